@@ -1,0 +1,3 @@
+"""cartera: daily collections-portfolio segmentation for Peruvian lenders."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""ops stage (see docs/design.md)."""

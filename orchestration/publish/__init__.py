@@ -1,0 +1,1 @@
+"""publish stage (see docs/design.md)."""

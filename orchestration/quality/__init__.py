@@ -1,0 +1,1 @@
+"""quality stage (see docs/design.md)."""

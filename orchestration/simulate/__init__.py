@@ -1,0 +1,1 @@
+"""simulate stage (see docs/design.md)."""

@@ -1,0 +1,1 @@
+"""transform stage (see docs/design.md)."""
