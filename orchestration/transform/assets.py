@@ -6,7 +6,7 @@ become asset checks; a failing error-severity test fails the step, so publish ne
 data that failed them.
 """
 
-from __future__ import annotations
+
 
 import json
 import os
@@ -91,7 +91,7 @@ class CarteraDbtTranslator(DagsterDbtTranslator):
             return AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
         return AssetKey(dbt_resource_props["name"])
 
-    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> "str | None":
         return "transform"
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
@@ -101,7 +101,7 @@ class CarteraDbtTranslator(DagsterDbtTranslator):
 translator = CarteraDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def latest_transformed_date(cartera: CarteraResource) -> str | None:
+def latest_transformed_date(cartera: CarteraResource) -> "str | None":
     """The latest as_of_date already in marts.segment_assignments (None on a new warehouse)."""
     if not cartera.warehouse_db.exists():
         return None
