@@ -153,7 +153,10 @@ def cartera_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, cart
     # dbt and Dagster share one warehouse file: profiles.yml reads this variable.
     os.environ["CARTERA_DUCKDB_PATH"] = str(cartera.warehouse_db)
     dbt_vars = {"start_date": start, "end_date": end}
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    # Unit tests pin the *default* rulebook and seeds: they belong to CI (tests/transform), not
+    # to a production run where an analyst may have changed a threshold on purpose.
+    args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars)]
+    yield from dbt.cli(args, context=context).stream()
 
 
 def dbt_resource() -> DbtCliResource:
