@@ -492,12 +492,26 @@ def _quarantine(warehouse_db: Path | None, day: dt.date) -> tuple[list[dict[str,
         ).fetchone()[0]
         if not exists:
             return None, f"{warehouse_db.name} no tiene la tabla raw.quarantine"
+        # Only the run that landed the date counts: a later rejected re-delivery keeps its own
+        # quarantine rows under its own run id. A row may break several rules (one quarantine
+        # row per rule), so the reconciliation with run_audit counts distinct lines.
+        landed_run = (
+            "run_id IN (SELECT run_id FROM raw.ingest_files WHERE as_of_date = ?)"
+        )
         rows = _rows(
             con,
             "SELECT file_name, rule, coalesce(column_name, '') AS column_name, count(*) AS rows "
-            "FROM raw.quarantine WHERE as_of_date = ? GROUP BY ALL ORDER BY rows DESC, file_name, rule",
-            [day],
+            f"FROM raw.quarantine WHERE as_of_date = ? AND {landed_run} "
+            "GROUP BY ALL ORDER BY rows DESC, file_name, rule",
+            [day, day],
         )
+        lines = con.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT file_name, line_number FROM raw.quarantine "
+            f"WHERE as_of_date = ? AND {landed_run})",
+            [day, day],
+        ).fetchone()[0]
+        for row in rows:
+            row["distinct_lines"] = int(lines)
     finally:
         con.close()
     return rows, ""
@@ -546,12 +560,12 @@ def derived_checks(data: ReportData, quarantine_threshold: float | None = None) 
                     )
                 )
     if data.quarantine is not None and audit.get("rows_quarantined") is not None:
-        total = sum(int(r["rows"]) for r in data.quarantine)
+        total = int(data.quarantine[0]["distinct_lines"]) if data.quarantine else 0
         checks.append(
             Check(
                 "Cuarentena del almacén = filas en cuarentena de run_audit",
                 total == int(audit["rows_quarantined"]),
-                f"raw.quarantine: {total:,} · run_audit: {int(audit['rows_quarantined']):,}",
+                f"raw.quarantine (líneas distintas): {total:,} · run_audit: {int(audit['rows_quarantined']):,}",
             )
         )
     return checks
