@@ -12,6 +12,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 from orchestration.config import resource_from_env
 from orchestration.ingest.assets import ingest_assets
 from orchestration.ops.jobs import JOB_NAME, RUN_RETRY_TAGS
+from orchestration.ops.retries import TRANSIENT_RETRY_POLICY
 from orchestration.partitions import business_date_partitions
 from orchestration.publish.assets import publish_assets
 from orchestration.report.assets import report_assets
@@ -23,6 +24,9 @@ daily_job = define_asset_job(
     partitions_def=business_date_partitions,
     executor_def=in_process_executor,
     tags=RUN_RETRY_TAGS,
+    # Steps retry only transient failures (a lock held briefly, a file still being written):
+    # data failures raise Failure(allow_retries=False) and wait for a person.
+    op_retry_policy=TRANSIENT_RETRY_POLICY,
     description="Ingest, check, transform, publish and report one range of business dates.",
 )
 

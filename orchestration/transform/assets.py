@@ -26,6 +26,7 @@ from dagster_dbt import (
 )
 
 from orchestration.config import DBT_PROJECT_DIR, CarteraResource
+from orchestration.ops.retries import only_transient_retries
 from orchestration.partitions import (
     business_date_partitions,
     partition_date_range,
@@ -156,7 +157,10 @@ def cartera_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, cart
     # Unit tests pin the *default* rulebook and seeds: they belong to CI (tests/transform), not
     # to a production run where an analyst may have changed a threshold on purpose.
     args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars)]
-    yield from dbt.cli(args, context=context).stream()
+    # A failing model or data test is data (a person must look), not a transient error:
+    # only a held lock or the like goes back to the job's retry policy.
+    with only_transient_retries():
+        yield from dbt.cli(args, context=context).stream()
 
 
 def dbt_resource() -> DbtCliResource:

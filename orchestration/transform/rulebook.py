@@ -267,8 +267,8 @@ def _compose(text: str, where: _Where) -> yaml.Node:
         mark = exc.problem_mark or exc.context_mark
         raise where.error(mark, f"not valid YAML: {exc.problem or exc.context}; expected the layout "
                                 "of dbt_project/rulebook.yml") from None
-    except yaml.YAMLError as exc:  # pragma: no cover - unmarked YAML errors are rare
-        raise where.error(None, f"not valid YAML: {exc}") from None
+    except yaml.YAMLError as exc:  # unmarked, e.g. a control character (ReaderError): one line
+        raise where.error(None, f"not valid YAML: {' '.join(str(exc).split())}") from None
     if node is None:
         raise where.error(None, "the file is empty; expected version_label, features and rules")
     return node
