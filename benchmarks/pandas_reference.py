@@ -468,7 +468,7 @@ def read_drop(folder: Path, day: dt.date, known_loans: pd.Index, known_payment_i
                         "accounting_status", "guarantee_type"]].copy()
     loans["principal_cents"] = principal[ok].astype("int64")
     loans["dpd"] = dpd[ok].astype("int64")
-    missing = sorted(set(loans.currency) - set(rates))
+    missing = sorted(set(loans.currency.unique()) - set(rates))
     if missing:
         raise DropRejected(f"{names['fx_rates']}: no rate_to_pen for {', '.join(missing)} on {day}")
 
@@ -491,7 +491,7 @@ def read_drop(folder: Path, day: dt.date, known_loans: pd.Index, known_payment_i
     payments = pd.DataFrame({"payment_id": p.payment_id[ok], "loan_id": p.loan_id[ok],
                              "currency": p.currency[ok], "amount_cents": amount[ok].astype("int64"),
                              "is_reversal": reversal[ok].astype(bool)})
-    missing = sorted(set(payments.currency) - set(rates))
+    missing = sorted(set(payments.currency.unique()) - set(rates))
     if missing:
         raise DropRejected(f"{names['fx_rates']}: no rate_to_pen for {', '.join(missing)} on {day}")
     # cents x millionths = units of 1e-8 PEN; reversals count negative

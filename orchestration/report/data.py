@@ -495,9 +495,10 @@ def _quarantine(warehouse_db: Path | None, day: dt.date) -> tuple[list[dict[str,
         # Only the run that landed the date counts: a later rejected re-delivery keeps its own
         # quarantine rows under its own run id. A row may break several rules (one quarantine
         # row per rule), so the reconciliation with run_audit counts distinct lines.
-        landed_run = (
-            "run_id IN (SELECT run_id FROM raw.ingest_files WHERE as_of_date = ?)"
-        )
+        has_files = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = 'ingest_files'"
+        ).fetchone()[0]
+        landed_run = "run_id IN (SELECT run_id FROM raw.ingest_files WHERE as_of_date = ?)" if has_files else "?::DATE IS NOT NULL"
         rows = _rows(
             con,
             "SELECT file_name, rule, coalesce(column_name, '') AS column_name, count(*) AS rows "

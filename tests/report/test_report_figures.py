@@ -209,6 +209,13 @@ def test_quality_section_reads_run_audit_and_quarantine(serving_file, tmp_path):
                 "(?, 'r', 'loans.csv', 12, 'duplicate_loan_id', 'loan_id', '{}')", [day] * 3)
     con.execute("INSERT INTO raw.quarantine SELECT ?, 'r', 'loans.csv', i, 'x', NULL, '{}' FROM range(5) t(i)",
                 [dates[-2]])
+    # line 9 also breaks a second rule (one quarantine row per rule, one quarantined line), and a
+    # later re-delivery of the day that was rejected (run r2) keeps its own rows: neither counts
+    con.execute("INSERT INTO raw.quarantine VALUES (?, 'r', 'loans.csv', 9, 'range_dpd', 'days_past_due', '{}'),"
+                "(?, 'r2', 'loans.csv', 4, 'y', NULL, '{}')", [day, day])
+    con.execute("CREATE TABLE raw.ingest_files (as_of_date DATE, run_id VARCHAR, file_name VARCHAR)")
+    con.execute("INSERT INTO raw.ingest_files VALUES (?, 'r', 'loans.csv'), (?, 'r', 'loans.csv')",
+                [day, dates[-2]])
     con.close()
     page = Page(write_report(serving, day, tmp_path / "out", warehouse_db=wh, quarantine_threshold=0.01))
 
@@ -220,6 +227,7 @@ def test_quality_section_reads_run_audit_and_quarantine(serving_file, tmp_path):
     assert int(q["rows-published"]["data-value"]) == published
     assert "<code>enum_credit_type</code></td><td>credit_type</td><td class=\"num\">2</td>" in page.text
     assert "<code>duplicate_loan_id</code>" in page.text and "<code>x</code>" not in page.text
+    assert "<code>range_dpd</code>" in page.text and "<code>y</code>" not in page.text
     checks = page.with_attr("data-check-passed")
     assert len(checks) >= 5 and all(c["data-check-passed"] == "true" for c in checks)
     assert q["checks-passed"]["data-value"] == f"{len(checks)}/{len(checks)}"
@@ -231,7 +239,7 @@ def test_quality_section_reads_run_audit_and_quarantine(serving_file, tmp_path):
     page = Page(write_report(serving, day, tmp_path / "out2", warehouse_db=wh))
     failed = [c for c in page.with_attr("data-check-passed") if c["data-check-passed"] == "false"]
     assert len(failed) == 1
-    assert "raw.quarantine: 2 · run_audit: 3" in page.text
+    assert "raw.quarantine (líneas distintas): 2 · run_audit: 3" in page.text
 
 
 def test_write_is_atomic_and_replaces(serving_file, tmp_path):
