@@ -40,8 +40,10 @@ dev: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/cartera docs
 
+# make bench ARGS="--scenario B5 --repeat 3" (the full set takes hours on 2 cores)
+ARGS ?= --scenario all
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(ARGS)
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs dbt_project/macros/generated

@@ -87,12 +87,27 @@ def _rss(pid: int) -> int:
         return 0
 
 
+def _name(pid: int) -> str:
+    """A short label for a process: 'dbt' for the dbt subprocess, else the program name."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+    except OSError:
+        return "?"
+    for arg in argv[:3]:
+        base = os.path.basename(arg)
+        if base in ("dbt", "cartera", "pandas_reference.py"):
+            return base
+    return os.path.basename(argv[0]) if argv else "?"
+
+
 class TreeSampler(threading.Thread):
-    """Samples the summed RSS of a process and all its descendants."""
+    """Samples the summed RSS of a process and all its descendants, and each one's peak."""
 
     def __init__(self, pid: int, interval: float = 0.05):
         super().__init__(daemon=True)
         self.pid, self.interval, self.peak = pid, interval, 0
+        self.per_process: dict[int, list] = {}  # pid -> [label, peak bytes]
         self.stop_event = threading.Event()
 
     def run(self) -> None:
@@ -100,10 +115,20 @@ class TreeSampler(threading.Thread):
             todo, total = [self.pid], 0
             while todo:
                 pid = todo.pop()
-                total += _rss(pid)
+                rss = _rss(pid)
+                total += rss
+                entry = self.per_process.setdefault(pid, [_name(pid), 0])
+                entry[1] = max(entry[1], rss)
                 todo.extend(_children(pid))
             self.peak = max(self.peak, total)
             self.stop_event.wait(self.interval)
+
+    def peaks_mb(self) -> dict:
+        """label -> largest peak RSS (MB) among the processes with that label."""
+        out: dict[str, float] = {}
+        for label, peak in self.per_process.values():
+            out[label] = max(out.get(label, 0.0), round(peak / 2**20, 1))
+        return out
 
 
 @dataclass
@@ -115,6 +140,7 @@ class Measurement:
     returncode: int
     log: str
     cpu_s: float = 0.0                           # user + system CPU of the command and its children
+    peak_rss_by_process_mb: dict = field(default_factory=dict)
     started_at: float = 0.0
     stages: dict = field(default_factory=dict)   # stage -> seconds (from Dagster step stats)
     steps: dict = field(default_factory=dict)    # step key -> seconds
@@ -156,6 +182,7 @@ def measure(cmd: list[str], env: dict, log_path: Path) -> Measurement:
         command=" ".join(str(c) for c in cmd), wall_s=wall, peak_rss_tree_mb=sampler.peak / 2**20,
         peak_rss_process_mb=usage.ru_maxrss / 1024, returncode=proc.returncode, log=str(log_path),
         cpu_s=usage.ru_utime + usage.ru_stime, started_at=started_at,
+        peak_rss_by_process_mb=sampler.peaks_mb(),
     )
 
 
@@ -399,6 +426,10 @@ def print_summary(title: str, summary: dict) -> None:
         print("      slowest models: " + ", ".join(f"{n} {t:.2f}s" for n, t in dbt["slowest_models"][:5]))
     print(f"    peak RSS tree   {fmt(summary['peak_rss_tree_mb'], 'MB', 0)}")
     print(f"    peak RSS 1 proc {fmt(summary['peak_rss_process_mb'], 'MB', 0)}")
+    by_process = summary["runs"][-1].get("peak_rss_by_process_mb") or {}
+    if by_process:
+        print("      by process (last run): " + ", ".join(f"{k} {v:.0f} MB" for k, v in
+                                                         sorted(by_process.items(), key=lambda kv: -kv[1])[:4]))
     if summary.get("rows_per_s"):
         print(f"    input rows/s    {fmt(summary['rows_per_s'], 'rows/s', 0)}")
 
