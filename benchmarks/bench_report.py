@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model, memory_gib  # benchmarks/machine.py (scripts run from benchmarks/)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -37,15 +39,8 @@ TARGET_BYTES = 5_000_000
 
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpu = cpu_model()
+    mem_gb = memory_gib()
     import duckdb
     import plotly
 
