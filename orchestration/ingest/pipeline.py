@@ -4,17 +4,23 @@ Order of work for date D (one DuckDB connection, temp tables per extract):
 
 1. structure: ``_control.csv`` present, every file present and listed, header has every
    required column, file readable, row counts and control totals as promised;
-2. row rules: type errors (cells that do not parse) found by DuckDB, then the GX suites
+2. the landing transaction opens (D's rows in raw.* are deleted in it: a re-run replaces
+   the date);
+3. row rules: type errors (cells that do not parse) found by DuckDB, then the GX suites
    (``orchestration/quality``) in the order fx_rates, customers, loans, payments, so that
    references point at rows that passed (loan -> customer of D, payment -> loan of D or
-   earlier); every failing (line, rule) becomes a quarantine row;
-3. structure again: every non-PEN currency used by a passing loan or payment has a valid
+   earlier); every failing (line, rule) becomes a quarantine row. As soon as a file's
+   quarantine is known its other rows are inserted into raw.*, in a thread, while GX (pure
+   Python) checks the next file: DuckDB releases the GIL, so the write, the biggest cost
+   after reading, runs on the second core;
+4. structure again: every non-PEN currency used by a passing loan or payment has a valid
    rate (never assume one);
-4. the quarantine threshold per file (share of rows read, strictly above = reject);
-5. write: either *landed* -- one transaction deletes D's rows in raw.* and inserts the new
-   ones, D's quarantine rows, raw.ingest_files and raw.drops 'landed' -- or *rejected* --
-   its own transaction writes raw.drops 'rejected' with the one-line reason (and, for a
-   threshold rejection, this run's quarantine rows); raw.* for D stays as it was.
+5. the quarantine threshold per file (share of rows read, strictly above = reject);
+6. finish: either *landed* -- the same transaction proves landed + quarantined = read,
+   writes D's quarantine rows, raw.ingest_files and raw.drops 'landed' and commits -- or
+   *rejected* -- the transaction is rolled back and a transaction of its own writes
+   raw.drops 'rejected' with the one-line reason (and, for a threshold rejection, this
+   run's quarantine rows); raw.* for D stays as it was.
 
 A row quarantined for several rules has one quarantine row per rule and counts once in
 ``rows_quarantined``, so landed + quarantined = read for every file. A cell that does not
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +44,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+import duckdb
 
 from orchestration.ingest.drop import (
     CONTROL_FILE,
@@ -136,18 +145,29 @@ def ingest_drop(
     ensure_raw_schema(con)
     folder = cartera.drop_dir(business_date)
     result = DropResult(business_date, run_id)
+    tx = _Transaction(con)
     try:
         try:
             _check_structure(con, folder, result, cartera.quarantine_threshold)
             with result.timed("gx_setup"):
                 suite_runner = runner()
-            _apply_rules(con, result, suite_runner, business_date)
+            # The landing transaction opens before the row rules: each file's rows are
+            # written (in a thread; DuckDB releases the GIL) while GX checks the next file.
+            tx.begin()
+            for extract in EXTRACTS:  # a re-run replaces the date
+                con.execute(f"DELETE FROM {extract.table} WHERE as_of_date = ?", [business_date])
+            writer = _RowWriter(con, result)
+            _apply_rules(con, result, suite_runner, business_date, writer)
+            with result.timed("write:rows (rest)"):
+                writer.start()
+                writer.wait()
             with result.timed("fx_coverage"):
                 _check_fx_coverage(con, result)
         except StructuralError as exc:
+            tx.rollback()
             result.status, result.reason = "rejected", "structure"
             result.message, result.failed_extract = exc.message, exc.extract
-            _record_rejection(con, result, with_quarantine=False)
+            _record_rejection(con, result, quarantine=None)
             log.error(f"drop {business_date} rejected: {exc.message}")
             _write_page(result, cartera, log)
             return result
@@ -157,18 +177,102 @@ def ingest_drop(
             result.status, result.reason = "rejected", "rules"
             result.failed_extract = over[0].extract
             result.message = "; ".join(_threshold_message(f) for f in over)
-            with result.timed("write"):
-                _record_rejection(con, result, with_quarantine=True)
+            with result.timed("write:finish"):
+                quarantine = _quarantine_rows(con, result)  # q_* tables vanish on rollback
+                tx.rollback()
+                _record_rejection(con, result, quarantine=quarantine)
             log.error(f"drop {business_date} rejected: {result.message}")
         else:
-            with result.timed("write"):
-                _land(con, result)
+            with result.timed("write:finish"):
+                _land(con, result, writer.inserted)
+                tx.commit()
             result.status = "landed"
             log.info(f"drop {business_date} landed: {result.message}")
         _write_page(result, cartera, log)
         return result
     finally:
+        tx.rollback()  # only if still open: an unexpected error left it so
         _drop_temp_tables(con)
+
+
+class _Transaction:
+    """The landing transaction of one drop: opened after the structure checks, committed
+    only when the drop lands; any other way out rolls it back (raw.* for D untouched)."""
+
+    def __init__(self, con):
+        self.con, self.open = con, False
+
+    def begin(self) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+        self.open = True
+
+    def commit(self) -> None:
+        self.con.execute("COMMIT")
+        self.open = False
+
+    def rollback(self) -> None:
+        if self.open:
+            self.open = False
+            _rollback_quietly(self.con)
+
+
+def _rollback_quietly(con) -> None:
+    """ROLLBACK on the way out of an error. After a failed COMMIT (a full disk, say) DuckDB
+    has already ended the transaction; the "no transaction is active" that ROLLBACK then
+    raises must not replace the COMMIT's error, which is the one a person needs to read."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error as exc:
+        if "no transaction is active" not in str(exc).lower():
+            raise
+
+
+class _RowWriter:
+    """Inserts a file's landed rows (read minus quarantined lines) into raw.* inside the open
+    landing transaction, in a worker thread, while the caller runs GX on the next file.
+
+    The connection is never used by two threads at once: the caller ``start``s the writer
+    only when it is about to spend time in pure Python (a GX validation) and ``wait``s
+    before touching the connection again.
+    """
+
+    def __init__(self, con, result: DropResult):
+        self.con, self.result = con, result
+        self.queued: list[str] = []
+        self.inserted: dict[str, int] = {}
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def queue(self, name: str) -> None:
+        """Rows of ``name`` can be written (its q_<name> is registered)."""
+        self.queued.append(name)
+
+    def start(self) -> None:
+        names, self.queued = self.queued, []
+        if names:
+            self._thread = threading.Thread(
+                target=self._write, args=(names,), name="raw-writer", daemon=True
+            )
+            self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _write(self, names: list[str]) -> None:
+        try:
+            for name in names:
+                start = time.perf_counter()
+                self.inserted[name] = _insert_rows(self.con, self.result, name)
+                self.result.timings[f"write:{name} (in background)"] = (
+                    time.perf_counter() - start
+                )
+        except BaseException as exc:  # re-raised by wait() in the caller's thread
+            self._error = exc
 
 
 def _write_page(result: DropResult, cartera, log) -> None:
@@ -232,10 +336,12 @@ def _read_one(con, drop_file, control, scans, result: DropResult, threshold: flo
     result.structure_done.add(name)
 
 
-# ---- 2. row rules -------------------------------------------------------------------------
+# ---- 3. row rules -------------------------------------------------------------------------
 
 
-def _apply_rules(con, result: DropResult, runner: SuiteRunner, business_date: str) -> None:
+def _apply_rules(
+    con, result: DropResult, runner: SuiteRunner, business_date: str, writer: _RowWriter
+) -> None:
     from orchestration.quality.frames import build_frame, prepare_earlier_loans
 
     for extract in EXTRACTS:
@@ -247,8 +353,13 @@ def _apply_rules(con, result: DropResult, runner: SuiteRunner, business_date: st
             if extract.name == "payments":
                 prepare_earlier_loans(con, business_date)
             frame = build_frame(con, extract, read.table, business_date)
-        with result.timed(f"gx_validate:{extract.name}"):
-            gx_rules = runner.validate(extract.name, frame, business_date)
+        writer.start()  # the previous file's rows go to raw.* while GX runs
+        try:
+            with result.timed(f"gx_validate:{extract.name}"):
+                gx_rules = runner.validate(extract.name, frame, business_date)
+        finally:
+            with result.timed(f"write (wait):{extract.name}"):
+                writer.wait()
         del frame
         for rule in gx_rules:
             if rule.rule.startswith("not_null:"):
@@ -266,6 +377,7 @@ def _apply_rules(con, result: DropResult, runner: SuiteRunner, business_date: st
                     f"CREATE OR REPLACE TEMP TABLE ok_{extract.name} AS SELECT {key} "
                     f"FROM {read.table} ANTI JOIN q_{extract.name} USING (_line)"
                 )
+        writer.queue(extract.name)
     result.rules_done = True
 
 
@@ -329,7 +441,7 @@ def _register_quarantine(con, file_result: FileResult) -> None:
     file_result.rows_landed = file_result.rows_read - file_result.rows_quarantined
 
 
-# ---- 3. fx coverage -----------------------------------------------------------------------
+# ---- 4. fx coverage -----------------------------------------------------------------------
 
 
 def _check_fx_coverage(con, result: DropResult) -> None:
@@ -360,7 +472,7 @@ def _check_fx_coverage(con, result: DropResult) -> None:
     )
 
 
-# ---- 4. threshold -------------------------------------------------------------------------
+# ---- 5. threshold -------------------------------------------------------------------------
 
 
 def _threshold_message(file_result: FileResult) -> str:
@@ -372,7 +484,7 @@ def _threshold_message(file_result: FileResult) -> str:
     )
 
 
-# ---- 5. write -----------------------------------------------------------------------------
+# ---- 2. and 6. write ---------------------------------------------------------------------
 
 
 def _now() -> dt.datetime:
@@ -380,86 +492,113 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
+def _insert_rows(con, result: DropResult, name: str) -> int:
+    """Inside the open landing transaction: insert the landed rows of one file into raw.*."""
+    d = result.as_of_date
+    read = result.files[name].read
+    cols = ", ".join(f'"{c}"' for c in read.drop_file.extract.column_names)
+    return con.execute(
+        f"INSERT INTO raw.{name} SELECT CAST(? AS DATE), {cols}, _line "
+        f"FROM {read.table} ANTI JOIN q_{name} USING (_line)",
+        [d],
+    ).fetchall()[0][0]
+
+
+def _quarantine_sql(result: DropResult, name: str) -> str:
+    """SELECT the raw.quarantine rows of one file (parameters: as_of_date, run_id, file_name)."""
+    raw = raw_values_sql(result.files[name].read, f"q_{name}")
+    return (
+        "SELECT CAST(? AS DATE) AS as_of_date, ? AS run_id, ? AS file_name, "
+        "q._line AS line_number, q.rule, q.column_name, v.raw_values "
+        f"FROM q_{name} q JOIN ({raw}) v USING (_line) ORDER BY q._line, q.rule"
+    )
+
+
+def _quarantine_params(result: DropResult, name: str) -> list:
+    return [result.as_of_date, result.run_id, result.files[name].file_name]
+
+
 def _insert_quarantine(con, result: DropResult) -> None:
     for name in DISPLAY_ORDER:
-        file_result = result.files[name]
-        raw = raw_values_sql(file_result.read, f"q_{name}")
         con.execute(
-            "INSERT INTO raw.quarantine SELECT CAST(? AS DATE), ?, ?, q._line, q.rule, "
-            f"q.column_name, v.raw_values FROM q_{name} q JOIN ({raw}) v USING (_line) "
-            "ORDER BY q._line, q.rule",
-            [result.as_of_date, result.run_id, file_result.file_name],
+            f"INSERT INTO raw.quarantine {_quarantine_sql(result, name)}",
+            _quarantine_params(result, name),
         )
 
 
-def _land(con, result: DropResult) -> None:
+def _quarantine_rows(con, result: DropResult):
+    """This run's quarantine rows as an Arrow table (kept across the rollback of a rejection)."""
+    import pyarrow as pa
+
+    return pa.concat_tables(
+        con.execute(_quarantine_sql(result, name), _quarantine_params(result, name)).to_arrow_table()
+        for name in DISPLAY_ORDER
+    )
+
+
+def _land(con, result: DropResult, inserted: dict[str, int]) -> None:
+    """Finish the open landing transaction (the caller commits): prove landed + quarantined
+    = read for the rows ``_RowWriter`` inserted, then the bookkeeping rows."""
     d, now = result.as_of_date, _now()
     summary = ", ".join(
         f"{f.file_name} {f.rows_landed} of {f.rows_read} rows ({f.rows_quarantined} quarantined)"
         for f in _ordered(result.files)
     )
     result.message = summary
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for extract in EXTRACTS:
-            con.execute(f"DELETE FROM {extract.table} WHERE as_of_date = ?", [d])
-        for table in ("raw.quarantine", "raw.ingest_files"):
-            con.execute(f"DELETE FROM {table} WHERE as_of_date = ?", [d])
-        for name in DISPLAY_ORDER:
-            file_result = result.files[name]
-            cols = ", ".join(f'"{c}"' for c in file_result.read.drop_file.extract.column_names)
-            inserted = con.execute(
-                f"INSERT INTO raw.{name} SELECT CAST(? AS DATE), {cols}, _line "
-                f"FROM {file_result.read.table} ANTI JOIN q_{name} USING (_line)",
-                [d],
-            ).fetchall()[0][0]
-            if inserted != file_result.rows_landed or (
-                inserted + file_result.rows_quarantined != file_result.rows_read
-            ):
-                raise RuntimeError(
-                    f"{file_result.file_name}: landed {inserted} + quarantined "
-                    f"{file_result.rows_quarantined} != read {file_result.rows_read}"
-                )
-            con.execute(
-                "INSERT INTO raw.ingest_files VALUES (CAST(? AS DATE), ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    d,
-                    result.run_id,
-                    file_result.file_name,
-                    file_result.read.scan.sha256,
-                    file_result.rows_read,
-                    file_result.rows_quarantined,
-                    file_result.rows_landed,
-                    now,
-                ],
+    for table in ("raw.quarantine", "raw.ingest_files"):
+        con.execute(f"DELETE FROM {table} WHERE as_of_date = ?", [d])
+    for name in DISPLAY_ORDER:
+        file_result = result.files[name]
+        landed = inserted[name]
+        if landed != file_result.rows_landed or (
+            landed + file_result.rows_quarantined != file_result.rows_read
+        ):
+            raise RuntimeError(
+                f"{file_result.file_name}: landed {landed} + quarantined "
+                f"{file_result.rows_quarantined} != read {file_result.rows_read}"
             )
-        _insert_quarantine(con, result)
         con.execute(
-            "INSERT INTO raw.drops VALUES (CAST(? AS DATE), ?, 'landed', ?, ?)",
-            [d, result.run_id, summary, now],
+            "INSERT INTO raw.ingest_files VALUES (CAST(? AS DATE), ?, ?, ?, ?, ?, ?, ?)",
+            [
+                d,
+                result.run_id,
+                file_result.file_name,
+                file_result.read.scan.sha256,
+                file_result.rows_read,
+                file_result.rows_quarantined,
+                file_result.rows_landed,
+                now,
+            ],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    _insert_quarantine(con, result)
+    con.execute(
+        "INSERT INTO raw.drops VALUES (CAST(? AS DATE), ?, 'landed', ?, ?)",
+        [d, result.run_id, summary, now],
+    )
 
 
-def _record_rejection(con, result: DropResult, with_quarantine: bool) -> None:
+def _record_rejection(con, result: DropResult, quarantine) -> None:
+    """Own transaction: raw.drops 'rejected' and, for a threshold rejection, this run's
+    quarantine rows (``quarantine``, from ``_quarantine_rows``)."""
     con.execute("BEGIN TRANSACTION")
     try:
-        if with_quarantine:
+        if quarantine is not None:
             con.execute(
                 "DELETE FROM raw.quarantine WHERE as_of_date = ? AND run_id = ?",
                 [result.as_of_date, result.run_id],
             )
-            _insert_quarantine(con, result)
+            con.register("_rejected_quarantine", quarantine)
+            try:
+                con.execute("INSERT INTO raw.quarantine SELECT * FROM _rejected_quarantine")
+            finally:
+                con.unregister("_rejected_quarantine")
         con.execute(
             "INSERT INTO raw.drops VALUES (CAST(? AS DATE), ?, 'rejected', ?, ?)",
             [result.as_of_date, result.run_id, result.message, _now()],
         )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback_quietly(con)
         raise
 
 

@@ -63,6 +63,17 @@ class ExtractRead:
     def table(self) -> str:
         return f"t_{self.name}"
 
+    @property
+    def line_sql(self) -> str:
+        """``_line`` of a row of ``src_<extract>`` aliased ``s`` (joined with ``line_join``)."""
+        return "m.line" if self.exact_line_map else "CAST(s.rowid + 2 AS INTEGER)"
+
+    @property
+    def line_join(self) -> str:
+        if self.exact_line_map:
+            return f" JOIN lines_{self.name} m ON m.idx = s.rowid"
+        return ""
+
 
 def sniff_header(drop_file: DropFile) -> tuple[str, list[str]]:
     """(delimiter, lower-cased column names) from the header line."""
@@ -158,11 +169,22 @@ def load_extract(con, drop_file: DropFile, scan: Callable[[], FileScan]) -> Extr
 
     src = f"src_{extract.name}"
     picks = ", ".join(f'c{positions[n]} AS "r_{n}"' for n in extract.column_names)
+    typed_columns = [c for c in extract.columns if c.kind != "text"]
     encoding = "utf-8"
     for encoding in ("utf-8", "latin-1"):
-        sql = _read_csv_sql(drop_file, len(header), delimiter, encoding)
+        csv_sql = _read_csv_sql(drop_file, len(header), delimiter, encoding)
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT {picks} FROM {sql}")
+            date_formats = _detect_date_formats(con, f"(SELECT {picks} FROM {csv_sql})", extract)
+            # one table straight from the reader: every cell as read (r_<column>) and the
+            # typed value of every non-text column (no second copy, no join to pair them)
+            typed = "".join(
+                f', {_cast_sql(c.name, c.kind, date_formats.get(c.name))} AS "{c.name}"'
+                for c in typed_columns
+            )
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {src} AS SELECT s.*{typed} "
+                f"FROM (SELECT {picks} FROM {csv_sql}) s"
+            )
             break
         except Exception as exc:  # duckdb raises several classes; the message says which
             message = str(exc)
@@ -177,13 +199,11 @@ def load_extract(con, drop_file: DropFile, scan: Callable[[], FileScan]) -> Extr
     scan_result = scan()
 
     rows = con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]
-    read = ExtractRead(drop_file, scan_result, delimiter, encoding, rows)
+    read = ExtractRead(drop_file, scan_result, delimiter, encoding, rows, date_formats)
 
     # record n on line n + 1 unless some record spans lines or blank lines exist
     lines = scan_result.physical_lines
-    if lines == rows + 1 or (rows == 0 and lines <= 1):
-        line_source, line_join = "s.rowid + 2", ""
-    else:
+    if not (lines == rows + 1 or (rows == 0 and lines <= 1)):
         starts = _exact_line_map(drop_file, delimiter, encoding)
         if len(starts) != rows:
             raise StructuralError(
@@ -195,49 +215,40 @@ def load_extract(con, drop_file: DropFile, scan: Callable[[], FileScan]) -> Extr
 
         line_map = pa.table({"idx": pa.array(range(rows), pa.int64()), "line": starts})
         con.register("_line_map", line_map)
-        line_source, line_join = "m.line", " JOIN _line_map m ON m.idx = s.rowid"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE lines_{extract.name} AS "
+            "SELECT idx, CAST(line AS INTEGER) AS line FROM _line_map"
+        )
+        con.unregister("_line_map")
         read.exact_line_map = True
 
-    read.date_formats = _detect_date_formats(con, src, extract)
-    typed_columns = [c for c in extract.columns if c.kind != "text"]
-    typed = "".join(
-        f', {_cast_sql(c.name, c.kind, read.date_formats.get(c.name))} AS "{c.name}"'
-        for c in typed_columns
-    )
-    # typed values in their own table, row for row with the raw one; the view pairs them
-    # by position (no copy of the raw strings, no join)
+    texts = "".join(f', s."r_{c.name}" AS "{c.name}"' for c in extract.columns if c.kind == "text")
+    raws = ", ".join(f's."r_{n}"' for n in extract.column_names)
+    typed_names = "".join(f', s."{c.name}"' for c in typed_columns)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE ty_{extract.name} AS "
-        f"SELECT CAST({line_source} AS INTEGER) AS _line{typed} "
-        f"FROM {src} s{line_join}{' ORDER BY s.rowid' if line_join else ''}"
-    )
-    if read.exact_line_map:
-        con.unregister("_line_map")
-    texts = "".join(f', r."r_{c.name}" AS "{c.name}"' for c in extract.columns if c.kind == "text")
-    raws = ", ".join(f'r."r_{n}"' for n in extract.column_names)
-    typed_names = "".join(f', t."{c.name}"' for c in typed_columns)
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {read.table} AS SELECT t._line, {raws}{texts}{typed_names} "
-        f"FROM ty_{extract.name} t POSITIONAL JOIN {src} r"
+        f"CREATE OR REPLACE TEMP VIEW {read.table} AS SELECT {read.line_sql} AS _line, "
+        f"{raws}{texts}{typed_names} FROM {src} s{read.line_join}"
     )
 
     if extract.control_total_column:
         total = con.execute(
             f'SELECT round(coalesce(sum(TRY_CAST("r_{extract.control_total_column}" '
-            f"AS DECIMAL(38,10))), 0), 2) FROM {read.table}"
+            f"AS DECIMAL(38,10))), 0), 2) FROM {src}"
         ).fetchall()[0][0]
         read.control_total_read = Decimal(total).quantize(Decimal("0.01"))
     return read
 
 
-def _detect_date_formats(con, src: str, extract) -> dict[str, str]:
-    """'iso' or 'dmy' per date column: the shape most of its first 10,000 filled cells have."""
+def _detect_date_formats(con, rows_sql: str, extract) -> dict[str, str]:
+    """'iso' or 'dmy' per date column: the shape most of its first 10,000 filled cells have
+    (``rows_sql`` yields the raw cells as ``r_<column>``; the LIMIT stops the reading early)."""
     formats = {}
     for column in (c.name for c in extract.columns if c.kind == "date"):
         iso, dmy = con.execute(
             f"SELECT count(*) FILTER (regexp_full_match(v, '{ISO_DATE_RE}')), "
             f"count(*) FILTER (regexp_full_match(v, '{DMY_DATE_RE}')) "
-            f'FROM (SELECT "r_{column}" AS v FROM {src} WHERE "r_{column}" IS NOT NULL LIMIT 10000)'
+            f'FROM (SELECT "r_{column}" AS v FROM {rows_sql} AS d '
+            f'WHERE "r_{column}" IS NOT NULL LIMIT 10000)'
         ).fetchall()[0]
         formats[column] = "dmy" if dmy > iso else "iso"
     return formats
@@ -279,9 +290,10 @@ def raw_values_sql(read: ExtractRead, lines_table: str) -> str:
     name = read.drop_file.extract.name
     pairs = ", ".join(f"'{c}', r.\"r_{c}\"" for c in read.drop_file.extract.column_names)
     return (
-        f"SELECT m._line, CAST(json_object({pairs}) AS VARCHAR) AS raw_values FROM "
-        f"(SELECT t.rowid AS rid, t._line FROM ty_{name} t SEMI JOIN {lines_table} USING (_line)) m "
-        f"JOIN src_{name} r ON r.rowid = m.rid"
+        f"SELECT k._line, CAST(json_object({pairs}) AS VARCHAR) AS raw_values FROM "
+        f"(SELECT s.rowid AS rid, {read.line_sql} AS _line FROM src_{name} s{read.line_join} "
+        f"WHERE {read.line_sql} IN (SELECT _line FROM {lines_table})) k "
+        f"JOIN src_{name} r ON r.rowid = k.rid"
     )
 
 

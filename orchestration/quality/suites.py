@@ -281,12 +281,20 @@ def _line_of(item) -> int:
 
 
 def _sample(frame, lines: list[int], columns: tuple[str, ...]) -> list[dict]:
+    """The first failing rows' values. Found by position with one vectorised scan of the
+    index: ``frame.loc[labels]`` rebuilt a hash table of the million-row index per rule."""
+    import numpy as np
+
     if not lines:
         return []
-    picked = frame.loc[lines[:SAMPLE_SIZE], list(columns)]
+    wanted = lines[:SAMPLE_SIZE]
+    index = frame.index.to_numpy()
+    positions = np.flatnonzero(np.isin(index, wanted))
+    picked = frame.iloc[positions][list(columns)]
+    rows = dict(zip(index[positions].tolist(), picked.itertuples(index=False)))
     out = []
-    for line, row in zip(lines[:SAMPLE_SIZE], picked.itertuples(index=False)):
-        values = {c: _plain(v) for c, v in zip(columns, row)}
+    for line in wanted:
+        values = {c: _plain(v) for c, v in zip(columns, rows[line])}
         out.append({"line": int(line), **values})
     return out
 
