@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", type=iso_date, required=True, metavar="YYYY-MM-DD")
     p.add_argument("--to", dest="end", type=iso_date, required=True, metavar="YYYY-MM-DD")
     p.add_argument("--bulk", action="store_true", help="one ranged run over all the dates (fast onboarding)")
+    p.add_argument("--engine", choices=["duckdb", "spark"],
+                   help="where the dbt models run (default $CARTERA_ENGINE or duckdb; spark: docs/scale-out.md)")
 
     p = sub.add_parser("explain", parents=[common, where], help="why a loan is in its segment on a date")
     p.add_argument("loan_id")
@@ -188,6 +190,7 @@ def _run_dates(dates: list[str], *, bulk: bool, debug: bool, chunk: int | None =
     from orchestration.ops.runner import execute
 
     instance = _instance()
+    _fail_abandoned_runs(instance)
     began = time.monotonic()
     if bulk:
         groups = [dates]
@@ -208,7 +211,10 @@ def _run_dates(dates: list[str], *, bulk: bool, debug: bool, chunk: int | None =
                 reason=failure.reason, started_at=run_started_at(instance, outcome.run_id), patience=90,
             )
         except Exception as exc:  # noqa: BLE001 - the run's failure is the message that matters
-            print(f"cartera: warning: could not record the alert: {exc}", file=sys.stderr)
+            from orchestration.ops.alerts import disk_full_reason
+
+            why = disk_full_reason(str(exc)) or " ".join(str(exc).split())
+            print(f"cartera: warning: could not record the alert in the warehouse: {why}", file=sys.stderr)
         where = first if first == last else f"{first}..{last}"
         log = f"; log {_rel(outcome.log_path)}" if outcome.log_path else ""
         later = sum(len(g) for g in groups[index + 1 :])
@@ -226,6 +232,8 @@ def cmd_run(args) -> int:
             f"export {PII_KEY_ENV}=<a long random string> (keep it out of the repository)"
         )
     landing, warehouse = _locations(args)
+    if args.engine:  # read by the transform step (orchestration/transform/spark.py)
+        os.environ["CARTERA_ENGINE"] = args.engine
     drops = _drops_to_run(landing, args.start, args.end)
     mode = "one ranged run" if args.bulk else "one run per date"
     print(f"running {len(drops)} date(s) {drops[0].iso}..{drops[-1].iso} from {_rel(landing)} ({mode})")
@@ -419,6 +427,12 @@ def cmd_status(args) -> int:
         print(f"pending         {len(pending)}: {shown}{more}")
     else:
         print("pending         none")
+    try:  # shown below as "abandoned run"
+        from orchestration.ops.instance import fail_abandoned_runs
+
+        fail_abandoned_runs(_instance())
+    except Exception:  # noqa: BLE001 - status must not fail on the instance
+        pass
     plan = next_date_to_run(scan, published, settle_seconds=0)
     blocked = _already_tried(plan.drop) if plan.drop else None
     print(f"next            {blocked or plan.message}")
@@ -438,6 +452,20 @@ def cmd_status(args) -> int:
     return 0
 
 
+def _fail_abandoned_runs(instance) -> None:
+    """Runs a killed ``cartera run`` left STARTED: mark them failed and say so (one line each)."""
+    from orchestration.ops.instance import fail_abandoned_runs
+
+    try:
+        lines = fail_abandoned_runs(instance)
+    except Exception as exc:  # noqa: BLE001 - housekeeping must never stop a run
+        print(f"cartera: warning: could not check for abandoned runs: {' '.join(str(exc).split())}",
+              file=sys.stderr)
+        return
+    for line in lines:
+        print(f"note: {line}")
+
+
 def _already_tried(drop) -> str | None:
     """The landing sensor's view: a drop whose run already failed is not relaunched."""
     from orchestration.ops.sensors import already_tried
@@ -451,16 +479,20 @@ def _already_tried(drop) -> str | None:
 def _print_last_run() -> None:
     from dagster import RunsFilter
 
+    from orchestration.ops.instance import TAG_ABANDONED
     from orchestration.ops.jobs import JOB_NAME, TAG_AS_OF_DATE, TAG_LAUNCHED_BY
 
     try:
-        runs = _instance().get_runs(filters=RunsFilter(job_name=JOB_NAME), limit=1)
+        runs = _instance().get_runs(filters=RunsFilter(job_name=JOB_NAME), limit=10)
     except Exception:  # noqa: BLE001
         return
     if runs:
         run = runs[0]
         print(f"last Dagster run {run.run_id[:8]} {run.status.value} "
               f"({run.tags.get(TAG_AS_OF_DATE, '?')}, by {run.tags.get(TAG_LAUNCHED_BY, 'ui')})")
+    abandoned = [r.tags[TAG_ABANDONED] for r in runs if TAG_ABANDONED in r.tags]
+    for reason in abandoned[:3]:  # newest first, among the last 10 runs
+        print(f"abandoned run   {reason}")
 
 
 # ---- prepare / docs -------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from dagster import (
 
 from orchestration.config import CarteraResource
 from orchestration.ingest.schema import DISPLAY_ORDER
+from orchestration.ops.retries import only_transient_retries
 from orchestration.partitions import (
     business_date_partitions,
     dates_in_range,
@@ -126,15 +127,18 @@ def ingest_drops(context: AssetExecutionContext, cartera: CarteraResource):
     runner = SuiteRunner.in_background(list(DISPLAY_ORDER))
 
     results = []
-    con = cartera.connect()
-    try:
-        for day in dates:
-            result = ingest_drop(con, cartera, day, context.run_id, runner, context.log)
-            results.append(result)
-            if not result.landed:
-                break
-    finally:
-        con.close()
+    # Only a held lock or a file still being written is retried; anything else (a full disk,
+    # a bug) fails once with its one-line reason instead of three more identical attempts.
+    with only_transient_retries():
+        con = cartera.connect()
+        try:
+            for day in dates:
+                result = ingest_drop(con, cartera, day, context.run_id, runner, context.log)
+                results.append(result)
+                if not result.landed:
+                    break
+        finally:
+            con.close()
 
     yield from check_results(results)
     last = results[-1]

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from orchestration.ops.retries import is_transient
@@ -167,8 +170,61 @@ def stages_by_step(defs) -> dict[str, str]:
     return stages
 
 
+# How a full disk reads, whoever hit it: Python (OSError errno 28), DuckDB, dbt's log.
+DISK_FULL_MARKERS = ("no space left on device", "[errno 28]")
+_QUOTED_PATH = re.compile(r"""["'](/[^"']+)["']""")
+_WRITTEN_PATH = re.compile(r"""-> ["'](/[^"']+)["']""")
+
+
+def disk_full_reason(text: str) -> str | None:
+    """The one actionable line for a full disk, when ``text`` reports one (else None).
+
+    The raw messages name a temporary file deep inside a wrapper's message (or no file at
+    all: a failed COMMIT); this line names the file, how much is free there now and what to
+    do. Nothing is lost by failing: each stage writes in a transaction or aside and swaps."""
+    if not any(marker in text.lower() for marker in DISK_FULL_MARKERS):
+        return None
+    match = _WRITTEN_PATH.search(text) or _QUOTED_PATH.search(text)  # copy 'a' -> 'b': b
+    if match:
+        path, where = Path(match.group(1)), f" writing {match.group(1)}"
+    else:  # a write() on an open file names no file: name the folder the pipeline writes
+        from orchestration.config import resource_from_env
+
+        path = resource_from_env().warehouse_path
+        where = f" in the warehouse folder {path}"
+    probe = next((p for p in (path, *path.parents) if p.exists()), None)
+    free = f" ({shutil.disk_usage(probe).free / 1e6:,.1f} MB free there now)" if probe else ""
+    return (
+        f"disk full: no space left on device{where}{free}; free space on that filesystem "
+        "(or point --warehouse / CARTERA_WAREHOUSE at a bigger disk), then re-run the same "
+        "date(s); nothing was left half-written"
+    )
+
+
+def _error_texts(error) -> Iterable[str]:
+    """Messages of a SerializableErrorInfo and of its causes and contexts (an error raised
+    while handling another -- e.g. a ROLLBACK after a failed COMMIT -- hides the first).
+
+    A ``Failure``'s own description is skipped: it may quote input data (a header line), and
+    a Failure made from an exception keeps that exception as its cause."""
+    seen = 0
+    stack = [error]
+    while stack and seen < 20:
+        err = stack.pop()
+        if err is None:
+            continue
+        seen += 1
+        if err.cls_name != "Failure":
+            yield err.message or ""
+        stack.extend([getattr(err, "context", None), err.cause])
+
+
 def reason_from_error(error) -> str:
     """One line from a SerializableErrorInfo: the user's Failure description or first line."""
+    if error is not None:
+        full = disk_full_reason(" | ".join(_error_texts(error)))
+        if full:
+            return full
     while error is not None and error.cls_name in _WRAPPERS and error.cause is not None:
         error = error.cause
     if error is None:

@@ -13,7 +13,8 @@ Two kinds of failure reach a step:
 
 Dagster's RetryPolicy retries *every* exception except ``Failure(allow_retries=False)``, so
 an asset body wrapped in :func:`only_transient_retries` turns any other non-transient
-exception into such a Failure (one line, the original kept as ``__cause__``).
+exception into such a Failure (one line, the original kept as ``__cause__``) -- a library's
+``Failure`` that still allows retries included (dagster-dbt raises one for every failed build).
 
 Usage in an asset::
 
@@ -63,7 +64,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 def is_transient(exc: BaseException) -> bool:
     """True when waiting and retrying can fix ``exc`` (looks through its cause chain)."""
     for err in _chain(exc):
-        if isinstance(err, Failure):
+        if isinstance(err, Failure) and not err.allow_retries:
             return False  # someone already decided this needs a person
         if isinstance(err, (TransientError, BlockingIOError, InterruptedError)):
             return True
@@ -89,8 +90,17 @@ def only_transient_retries() -> Iterator[None]:
     """Let transient errors through to the retry policy; make every other one final."""
     try:
         yield
-    except (Failure, RetryRequested):
+    except RetryRequested:
         raise
+    except Failure as exc:
+        # A library's Failure leaves retries allowed (dagster-dbt raises one for every failed
+        # dbt build, a failing data test included): only a transient one may go back.
+        if not exc.allow_retries or is_transient(exc):
+            raise
+        text = exc.description or one_line(exc)
+        _, parsed, errors = text.partition("Errors parsed from dbt logs:")  # dagster-dbt's layout
+        raise Failure(description=f"dbt: {' '.join(errors.split())}" if parsed else text,
+                      metadata=exc.metadata, allow_retries=False) from exc
     except Exception as exc:  # noqa: BLE001 - classification is the point
         if is_transient(exc):
             raise

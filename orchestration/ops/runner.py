@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 from orchestration.ops.alerts import RunFailure, failure_from_events, stages_by_step
+from orchestration.ops.instance import TAG_PROCESS, process_tag
 from orchestration.ops.jobs import JOB_NAME, run_tags
 
 STAGE_ORDER = ("ingest", "quality", "transform", "publish", "report")
@@ -164,7 +165,8 @@ def execute(
     stage_of_step = stages_by_step(defs)
     steps = [node.name for node in job.graph.nodes]
     run_id = run_id or make_new_run_id()
-    tags = {**run_tags(start, end, launched_by=launched_by), **(extra_tags or {})}
+    # the process identity lets the next look mark the run failed if this process is killed
+    tags = {**run_tags(start, end, launched_by=launched_by), TAG_PROCESS: process_tag(), **(extra_tags or {})}
     run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG" if debug else "CRITICAL"}}}}
     log_path = None if debug else cli_log_path(run_id)
 

@@ -11,6 +11,7 @@ schedule at most once; dates that land later are picked up by the landing sensor
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from dagster import (
     DefaultScheduleStatus,
@@ -29,9 +30,18 @@ from orchestration.ops.jobs import JOB_NAME, run_tags
 from orchestration.ops.landing import next_date_to_run, published_dates, scan_landing
 from orchestration.partitions import TIMEZONE
 
+log = logging.getLogger("cartera.ops")
+
 
 def in_progress_runs(instance):
-    """Runs of the cartera job that are queued or running (one writer at a time)."""
+    """Runs of the cartera job that are queued or running (one writer at a time).
+
+    A run whose ``cartera run`` process was killed is marked failed first (it would block
+    every tick for ever otherwise): see orchestration/ops/instance.py."""
+    from orchestration.ops.instance import fail_abandoned_runs
+
+    for line in fail_abandoned_runs(instance):
+        log.warning(line)
     return instance.get_runs(
         filters=RunsFilter(job_name=JOB_NAME, statuses=list(IN_PROGRESS_RUN_STATUSES)), limit=5
     )

@@ -32,6 +32,7 @@ from dagster import (
 )
 
 from orchestration.config import CarteraResource, ConfigError
+from orchestration.ops.retries import only_transient_retries
 from orchestration.partitions import (
     business_date_partitions,
     partition_date_range,
@@ -225,12 +226,15 @@ def _run_started_at(context: AssetExecutionContext) -> dt.datetime | None:
 )
 def serving_warehouse(context: AssetExecutionContext, cartera: CarteraResource) -> MaterializeResult:
     start, end = partition_date_range(context)
-    try:
-        result = publish_range(
-            cartera, start, end, context.run.run_id, _run_started_at(context), context.log.info
-        )
-    except (ConfigError, PublishError, PostgresPublishError) as exc:
-        raise Failure(description=str(exc), allow_retries=False) from None
+    # Only transient errors (a held lock) are retried; a full disk or a refused PostgreSQL
+    # target fails once with its one-line reason.
+    with only_transient_retries():
+        try:
+            result = publish_range(
+                cartera, start, end, context.run.run_id, _run_started_at(context), context.log.info
+            )
+        except (ConfigError, PublishError, PostgresPublishError) as exc:
+            raise Failure(description=str(exc), allow_retries=False) from None
 
     if not result.dates:
         context.log.info(f"nothing to publish in {start}..{end}")

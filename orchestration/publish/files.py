@@ -59,7 +59,11 @@ def clone_file(src: Path, dst: Path) -> str:
             errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM,
         ):
             raise
-        shutil.copyfile(src, dst)
+        try:
+            shutil.copyfile(src, dst)
+        except BaseException:  # e.g. disk full: do not leave a partial copy holding the space
+            dst.unlink(missing_ok=True)
+            raise
         method = "copy"
     fsync_file(dst)
     return method

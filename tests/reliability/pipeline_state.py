@@ -8,6 +8,7 @@ rightly gain a row per run).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -15,9 +16,11 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from cli_helpers import PROJECT, cli_env
 
@@ -53,7 +56,7 @@ def tables(con) -> list[str]:
         "WHERE table_catalog = current_database() ORDER BY 1, 2").fetchall()]
 
 
-def checksum(serving: Path, only: tuple[str, ...] | None = None) -> dict[str, str]:
+def checksum(serving: Path, only: tuple[str, ...] | None = None, skip_schema: str | None = None) -> dict[str, str]:
     """{table: sha256 of its rows in a total order} for the serving file (read-only)."""
     con = duckdb.connect(str(serving), read_only=True)
     try:
@@ -61,11 +64,49 @@ def checksum(serving: Path, only: tuple[str, ...] | None = None) -> dict[str, st
         for name in tables(con):
             if only and name.split(".")[-1] not in only:
                 continue
+            if skip_schema and name.split(".")[0] == skip_schema:
+                continue
             rows = con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall()
             out[name] = f"{len(rows)}:" + hashlib.sha256(repr(rows).encode()).hexdigest()
         return out
     finally:
         con.close()
+
+
+# What legitimately differs between two runs of the same inputs: who ran and when.
+RUN_COLUMNS = {"run_id", "ingested_at", "loaded_at", "started_at", "ended_at", "published_at"}
+PER_RUN_TABLES = {"raw.drops", "config.seed_state"}  # one row per run, by design (append-only log)
+
+
+def stage_checksums(warehouse: Path) -> dict[str, str]:
+    """Checksums of what every stage wrote, run identifiers and timestamps left out: each table
+    of the pipeline warehouse (raw, quarantine, dbt's schemas, the restricted worklist; not
+    the audit schema), every Parquet data table, every worklist CSV (bytes)."""
+    out: dict[str, str] = {}
+    con = duckdb.connect(str(warehouse / "cartera.duckdb"), read_only=True)
+    try:
+        for schema, table in con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = "
+                "current_database() AND table_schema <> 'audit' ORDER BY 1, 2").fetchall():
+            if f"{schema}.{table}" in PER_RUN_TABLES:
+                continue
+            cols = [c for (c,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+                "ORDER BY ordinal_position", [schema, table]).fetchall() if c not in RUN_COLUMNS]
+            rows = con.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)} FROM "{schema}"."{table}" '
+                               "ORDER BY ALL").fetchall()
+            out[f"warehouse:{schema}.{table}"] = f"{len(rows)}:" + hashlib.sha256(repr(rows).encode()).hexdigest()
+        for folder in sorted((warehouse / "parquet").iterdir()):
+            if folder.name == "run_audit":
+                continue
+            rows = con.execute(f"SELECT * FROM read_parquet('{folder}/**/*.parquet', hive_partitioning = true) "
+                               "ORDER BY ALL").fetchall()
+            out[f"parquet:{folder.name}"] = f"{len(rows)}:" + hashlib.sha256(repr(rows).encode()).hexdigest()
+    finally:
+        con.close()
+    for csv in sorted((warehouse / "restricted").glob("*.csv")):
+        out[f"file:{csv.name}"] = hashlib.sha256(csv.read_bytes()).hexdigest()
+    return out
 
 
 def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None, poll: float = 0.1):
@@ -98,3 +139,50 @@ def step_events(dagster_home: Path) -> dict[str, set[str]]:
             if entry.is_dagster_event and entry.dagster_event.step_key:
                 out.setdefault(entry.dagster_event.step_key, set()).add(entry.dagster_event.event_type_value)
         return out
+
+
+# ---- a small disk -------------------------------------------------------------------------
+
+@contextmanager
+def small_disk(mountpoint: Path, size_mb: int):
+    """A tmpfs of ``size_mb`` at ``mountpoint`` (root with CAP_SYS_ADMIN), unmounted after.
+
+    Skips the test, saying why, where mounting is not permitted (an unprivileged container):
+    a permission of the CI machine is not a defect of cartera."""
+    if sys.platform != "linux" or shutil.which("mount") is None:
+        pytest.skip("disk full is simulated with a tmpfs mount: needs Linux and mount(8)")
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs",
+                              str(mountpoint)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs to simulate a full disk (needs root with CAP_SYS_ADMIN): "
+                    + " ".join((mounted.stderr or mounted.stdout).split()))
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+
+
+def resize_disk(mountpoint: Path, size_mb: int) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size_mb}m", str(mountpoint)], check=True,
+                   capture_output=True)
+
+
+def used_mb(mountpoint: Path) -> float:
+    usage = shutil.disk_usage(mountpoint)
+    return (usage.total - usage.free) / 2**20
+
+
+def fill_disk(folder: Path) -> Path:
+    """Write zeros into ``folder/filler`` until the filesystem refuses (ENOSPC)."""
+    filler = folder / "filler"
+    chunk = b"\0" * 2**20
+    with open(filler, "ab", buffering=0) as out:
+        for size in (2**20, 4096, 1):
+            try:
+                while True:
+                    out.write(chunk[:size])
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    return filler
