@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# `make test` also installs the Spark extra (CI runs tests/spark); `make demo` does not need it.
+SPARK_STAMP := $(VENV)/.installed-spark-stamp
 
 # One persistent Dagster instance inside the project: runs from the CLI, the schedule and
 # the sensor all show up in `make dev`.
@@ -27,10 +29,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
+	@touch $(SPARK_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/cartera demo
 
-test: $(STAMP)
+test: $(SPARK_STAMP)
 	$(BIN)/python -m pytest
 
 dev: $(STAMP)

@@ -279,8 +279,12 @@ def dagster_stats(home: Path, since: float, env: dict) -> tuple[dict, dict, list
             if not stats.start_time or stats.start_time < since - 1:
                 continue
             end = stats.end_time or stats.start_time
+            events: dict[str, int] = {}
+            for entry in instance.all_logs(run.run_id):
+                kind = entry.dagster_event.event_type_value if entry.dagster_event else "log message"
+                events[kind] = events.get(kind, 0) + 1
             runs.append({"run_id": run.run_id, "status": run.status.value, "start": stats.start_time,
-                         "end": end, "seconds": end - stats.start_time})
+                         "end": end, "seconds": end - stats.start_time, "events": events})
             for step in instance.get_run_step_stats(run.run_id):
                 if step.start_time is None or step.end_time is None:
                     continue
@@ -291,6 +295,31 @@ def dagster_stats(home: Path, since: float, env: dict) -> tuple[dict, dict, list
     finally:
         instance.dispose()
     return stages, steps, runs
+
+
+def dbt_log_phases(log: Path) -> dict:
+    """From dbt's own log (JSON lines) of one invocation: seconds from dbt's start until the
+    first node runs (start-up + parsing), whether it re-parsed the project and why."""
+    first = ready = None
+    reparse: list[str] = []
+    try:
+        with open(log, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    info = json.loads(line)["info"]
+                except (ValueError, KeyError):
+                    continue
+                ts = dt.datetime.fromisoformat(info["ts"].replace("Z", "+00:00")).timestamp()
+                first = first if first is not None else ts
+                if info["name"] == "UnableToPartialParse":
+                    reparse.append(info["msg"])
+                elif info["name"] == "ConcurrencyLine" and ready is None:
+                    ready = ts
+    except OSError:
+        return {}
+    if first is None or ready is None:
+        return {}
+    return {"startup_and_parse_s": round(ready - first, 2), "full_reparse": bool(reparse), "reparse_reasons": reparse}
 
 
 def dbt_timing(run_ids: list[str]) -> dict:
@@ -306,6 +335,7 @@ def dbt_timing(run_ids: list[str]) -> dict:
             except (OSError, json.JSONDecodeError):
                 continue
             out["elapsed_s"] += results.get("elapsed_time", 0.0)
+            out.update(dbt_log_phases(folder / "dbt.log"))
             for r in results.get("results", []):
                 kind = r["unique_id"].split(".")[0]
                 count, seconds = out["by_type"].get(kind, (0, 0.0))
@@ -423,6 +453,14 @@ def print_summary(title: str, summary: dict) -> None:
     if dbt:
         kinds = ", ".join(f"{k} {v['count']} in {v['seconds']:.1f}s" for k, v in sorted(dbt["by_type"].items()))
         print(f"    dbt (last run)  elapsed {dbt['elapsed_s']:.1f}s: {kinds}")
+        if "startup_and_parse_s" in dbt:
+            print(f"      start-up + parse {dbt['startup_and_parse_s']:.1f}s, "
+                  + ("full re-parse: " + "; ".join(dbt["reparse_reasons"]) if dbt["full_reparse"] else "partial parse"))
+    runs_ = summary["runs"][-1].get("dagster_runs") or []
+    if runs_ and runs_[-1].get("events"):
+        events = runs_[-1]["events"]
+        print(f"    Dagster events  {sum(events.values())} stored (last run): "
+              + ", ".join(f"{k} {v}" for k, v in sorted(events.items(), key=lambda kv: -kv[1])[:5]))
         print("      slowest models: " + ", ".join(f"{n} {t:.2f}s" for n, t in dbt["slowest_models"][:5]))
     print(f"    peak RSS tree   {fmt(summary['peak_rss_tree_mb'], 'MB', 0)}")
     print(f"    peak RSS 1 proc {fmt(summary['peak_rss_process_mb'], 'MB', 0)}")

@@ -3,9 +3,8 @@
     "the previous snapshot" is looked up through previous_as_of_date, never by D - 1. -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='as_of_date',
     pre_hook="{{ delete_run_dates() }}",
+    **incremental_by_date_config()
 ) }}
 {%- set start_date = var('start_date') -%}
 {%- set end_date = var('end_date') -%}

@@ -6,9 +6,8 @@
     processed date before it (for the first one, the previous run's last date). -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='as_of_date',
     pre_hook="{{ delete_run_dates() }}",
+    **incremental_by_date_config()
 ) }}
 {%- set start_date = var('start_date') -%}
 {%- set end_date = var('end_date') -%}

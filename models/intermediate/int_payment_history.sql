@@ -4,9 +4,8 @@
     when its date is processed. -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='as_of_date',
     pre_hook="{{ delete_run_dates() }}",
+    **incremental_by_date_config()
 ) }}
 {%- set start_date = var('start_date') -%}
 {%- set end_date = var('end_date') -%}

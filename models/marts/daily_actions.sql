@@ -5,11 +5,10 @@
 {{ config(
     schema='restricted',
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='as_of_date',
     pre_hook="{{ delete_run_dates() }}",
     on_schema_change='fail',
     contract={'enforced': true},
+    **incremental_by_date_config()
 ) }}
 
 with assignments as (

@@ -4,11 +4,10 @@
     customer_key in the BI copy. -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='as_of_date',
     pre_hook="{{ delete_run_dates() }}",
     on_schema_change='fail',
     contract={'enforced': true},
+    **incremental_by_date_config()
 ) }}
 
 with strategies as (

@@ -9,54 +9,14 @@
       Other rows carry today's balance. -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='as_of_date',
     pre_hook="{{ delete_run_dates() }}",
     on_schema_change='fail',
     contract={'enforced': true},
+    **incremental_by_date_config()
 ) }}
 
-with assignments as (
-    select as_of_date, loan_id, segment_code, balance_pen
-    from {{ ref('segment_assignments') }}
-),
-
-processed_dates as (
-    select distinct as_of_date
-    from assignments
-    where as_of_date <= {{ rulebook_date_literal(rulebook_run_date('end_date')) }}
-),
-
-date_pairs as (
-    select
-        as_of_date,
-        lag(as_of_date) over (order by as_of_date) as previous_date
-    from processed_dates
-),
-
-run_dates as (
-    select as_of_date, previous_date
-    from date_pairs
-    where {{ rulebook_in_run_range('as_of_date') }}
-),
-
-today as (
-    select assignments.as_of_date, assignments.loan_id, assignments.segment_code, assignments.balance_pen
-    from assignments
-    inner join run_dates
-        on run_dates.as_of_date = assignments.as_of_date
-),
-
-yesterday as (
-    select
-        run_dates.as_of_date,
-        assignments.loan_id,
-        assignments.segment_code,
-        assignments.balance_pen
-    from assignments
-    inner join run_dates
-        on run_dates.previous_date = assignments.as_of_date
-),
+{#- processed_dates, date_pairs, run_dates, today, yesterday: macros/run_dates.sql -#}
+with {{ day_over_day_ctes(ref('segment_assignments'), ['segment_code', 'balance_pen']) }},
 
 moves as (
     select

@@ -2,11 +2,10 @@
     date's portfolio balance. Built from segment_assignments for the run's dates. -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='as_of_date',
     pre_hook="{{ delete_run_dates() }}",
     on_schema_change='fail',
     contract={'enforced': true},
+    **incremental_by_date_config()
 ) }}
 
 with assignments as (
@@ -45,7 +44,7 @@ select
     cast(
         case
             when portfolio.portfolio_balance_pen = 0 then null
-            else round(segments.balance_pen / portfolio.portfolio_balance_pen, 6)
+            else {{ round_share('segments.balance_pen', 'portfolio.portfolio_balance_pen') }}
         end as decimal(9, 6)
     ) as balance_share
 from segments

@@ -42,6 +42,7 @@ _PRIMARY_KEYS = {
     "segment_assignments": ("as_of_date", "loan_id"),
     "segment_summary": ("as_of_date", "segment_code", "strategy_code"),
     "segment_migration": ("as_of_date", "from_segment", "to_segment"),
+    "bucket_roll_rates": ("as_of_date", "from_bucket", "to_bucket"),
     OPS_TABLE: ("as_of_date", "loan_id"),
 }
 

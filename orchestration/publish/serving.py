@@ -58,7 +58,11 @@ MART_SOURCES: dict[str, tuple[str, str]] = {
     "segment_assignments": ("marts.segment_assignments", "segment_code, loan_id"),
     "segment_summary": ("marts.segment_summary", "segment_code, strategy_code"),
     "segment_migration": ("marts.segment_migration", "from_segment, to_segment"),
+    "bucket_roll_rates": ("marts.bucket_roll_rates", "from_bucket, to_bucket"),
 }
+# Marts published when the warehouse has them, skipped (not an error) when it does not: a
+# warehouse built before the mart existed; the report then computes its roll rates itself.
+OPTIONAL_MARTS = frozenset({"bucket_roll_rates"})
 BI_TABLES: tuple[str, ...] = (*MART_SOURCES, "run_audit")
 RUN_AUDIT_ORDER = "started_at, run_id"
 
@@ -383,7 +387,7 @@ def stage_serving(
                     f"WHERE {_in_dates(replay)}"
                 )
             if table not in selects:
-                if dates:
+                if dates and table not in OPTIONAL_MARTS:
                     raise PublishError(f"{source} does not exist in the warehouse: run dbt first")
                 continue
             staged.rows[table] = {}

@@ -14,17 +14,21 @@ Definitions used here (also printed in the report):
   what happened on the later date: ``curo`` (dpd = 0), ``se_mantuvo`` (same ``dpd_bucket``),
   ``empeoro`` (a later bucket: higher dpd), ``mejoro`` (an earlier bucket, still past due),
   ``salio`` (absent: paid off, sold or written off the books). Buckets are contiguous dpd
-  ranges, so "later bucket" is simply "different bucket and higher dpd": no bucket table
-  is needed and the buckets stay configuration of the dbt project.
+  ranges, so "later bucket" is simply "different bucket and higher dpd": the buckets stay
+  configuration of the dbt project (seed ``dpd_buckets``).
+
+The roll rates come from the published mart ``bucket_roll_rates`` (dbt model
+``models/marts/bucket_roll_rates.sql``): per date, loans and balance from each bucket on the
+previous date to each bucket today, computed once when the date was transformed. The report
+reads its ~30 dates x a few dozen rows instead of joining 30 dates of loans; a date without
+rows there (published before the mart existed) is joined here from ``segment_assignments``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -96,6 +100,7 @@ class ReportData:
     quarantine: list[dict[str, Any]] | None  # None: the warehouse could not be read
     quarantine_note: str = ""
     checks: list[Check] = field(default_factory=list)
+    roll_pairs_joined: int = 0  # pairs without bucket_roll_rates rows, joined at render time
 
 
 def _rows(con, sql: str, params: list | None = None) -> list[dict[str, Any]]:
@@ -254,13 +259,8 @@ def load_report_data(
     warehouse_db: Path | None = None,
     roll_window_dates: int = ROLL_WINDOW_DATES,
     quarantine_threshold: float | None = None,
-    cache_dir: Path | None = None,
 ) -> ReportData:
-    """Query everything the report of ``as_of_date`` shows (one read-only connection).
-
-    ``cache_dir``: where roll-rate results of date pairs are kept between reports (see
-    :func:`roll_pairs`); None computes every pair of the window.
-    """
+    """Query everything the report of ``as_of_date`` shows (one read-only connection)."""
     day = dt.date.fromisoformat(as_of_date) if isinstance(as_of_date, str) else as_of_date
     con = connect_serving(serving_db)
     try:
@@ -295,10 +295,14 @@ def load_report_data(
             else []
         )
 
-        roll_rates, roll_entries = roll_pairs(con, window, cache_dir)
-
-        bucket_order = [r[0] for r in con.execute(_BUCKETS_SQL, [day, previous or day]).fetchall()]
-        roll_matrix = _rows(con, _MATRIX_SQL, [day, previous]) if previous else []
+        flows = bucket_flows(con, window)
+        roll_rates, roll_entries, roll_pairs_joined = roll_pairs(con, window, flows)
+        if day in flows:  # the last pair's matrix from the mart (or today's buckets on a first date)
+            roll_matrix, buckets = transition_matrix(flows[day])
+            roll_matrix = roll_matrix if previous else []
+        else:
+            buckets = [r[0] for r in con.execute(_BUCKETS_SQL, [day, previous or day]).fetchall()]
+            roll_matrix = _rows(con, _MATRIX_SQL, [day, previous]) if previous else []
 
         sbs = _rows(con, _SBS_SQL, [day, day])
         sbs.sort(key=lambda r: (SBS_ORDER.index(r["category"]) if r["category"] in SBS_ORDER else 99, str(r["category"])))
@@ -339,8 +343,9 @@ def load_report_data(
         roll_window=window,
         roll_rates=roll_rates,
         roll_entries=roll_entries,
-        bucket_order=bucket_order,
+        bucket_order=buckets,
         roll_matrix=roll_matrix,
+        roll_pairs_joined=roll_pairs_joined,
         sbs=sbs,
         departments=departments,
         credit_types=credit_types,
@@ -354,109 +359,128 @@ def load_report_data(
     return data
 
 
-# Bump when the roll-rate SQL or its definition changes: old cache entries are then ignored.
-ROLL_CACHE_VERSION = 1
+# The published roll-rate mart (dbt model models/marts/bucket_roll_rates.sql): per date, loans
+# and balance from each dpd bucket on the previous processed date to each bucket today.
+ROLL_TABLE = "bucket_roll_rates"
+NEW_BUCKET, GONE_BUCKET = "NUEVO", "SALIDA"
+
+_FLOWS_SQL = f"""
+SELECT as_of_date, previous_date, from_bucket, to_bucket, from_bucket_min_dpd, to_bucket_min_dpd,
+       loans, previous_balance_pen, balance_pen
+FROM {ROLL_TABLE} WHERE as_of_date BETWEEN ? AND ?
+ORDER BY as_of_date, from_bucket, to_bucket
+"""
 
 
-def _fingerprints(con, first: dt.date, last: dt.date) -> dict[dt.date, str]:
-    """Per published date, a digest of what was published for it (summary rows + runs).
+def bucket_flows(con, window: list[dt.date]) -> dict[dt.date, list[dict[str, Any]]]:
+    """Rows of ``bucket_roll_rates`` per date of ``window`` that the report can use as they are.
 
-    Publish rewrites segment_summary and run_audit with every date it (re)publishes, so a
-    re-published date gets a new fingerprint and its cached roll rates are recomputed.
+    A date's rows are used only when they pair it with the window's previous published date
+    and every bucket in them has its bounds (a bucket missing from the seed cannot be ordered).
+    Dates left out (a warehouse published before the mart existed, or no table at all) are
+    joined from ``segment_assignments`` by the callers: slower, same figures.
     """
-    rows = con.execute(
-        """
-        WITH s AS (
-            SELECT as_of_date, string_agg(concat_ws(':', segment_code, loans, balance_pen, provision_pen), '|'
-                                          ORDER BY segment_code) AS summary
-            FROM segment_summary WHERE as_of_date BETWEEN ? AND ? GROUP BY 1
-        ), r AS (
-            SELECT as_of_date, string_agg(concat_ws('@', run_id, ended_at, outcome), '|' ORDER BY run_id) AS runs
-            FROM run_audit WHERE as_of_date BETWEEN ? AND ? GROUP BY 1
+    if not window:
+        return {}
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?", [ROLL_TABLE]
+    ).fetchone()[0]
+    if not exists:
+        return {}
+    rows: dict[dt.date, list[dict[str, Any]]] = {}
+    for r in _rows(con, _FLOWS_SQL, [window[0], window[-1]]):
+        rows.setdefault(r["as_of_date"], []).append(r)
+    previous = dict(zip(window, [None, *window[:-1]]))
+    usable = {}
+    for day, flows in rows.items():
+        if day not in previous:
+            continue
+        complete = all(
+            (r["from_bucket"] == NEW_BUCKET or r["from_bucket_min_dpd"] is not None)
+            and (r["to_bucket"] == GONE_BUCKET or r["to_bucket_min_dpd"] is not None)
+            for r in flows
         )
-        SELECT s.as_of_date, s.summary || '#' || coalesce(r.runs, '') FROM s LEFT JOIN r USING (as_of_date)
-        """,
-        [first, last, first, last],
-    ).fetchall()
-    return {d: hashlib.sha256(f"{ROLL_CACHE_VERSION}#{text}".encode()).hexdigest() for d, text in rows}
+        if complete and all(r["previous_date"] == previous[day] for r in flows):
+            usable[day] = flows
+    return usable
 
 
-def roll_pairs(con, window: list[dt.date], cache_dir: Path | None):
-    """Roll-rate rows for every consecutive pair of ``window``, reusing cached pairs.
+def flow_outcome(row: dict[str, Any]) -> str | None:
+    """The roll outcome of one bucket flow (module docstring); None for new loans.
 
-    A pair's figures depend only on the two dates' published rows, so once computed they are
-    kept in ``cache_dir`` (one small JSON per pair, keyed by both dates' fingerprints). The
-    daily report then joins one new pair instead of the whole window: the cost follows the
-    day, not the history. Deleting the cache only costs time.
+    Current = the bucket starting at dpd 0 (the contract's bucket ``0`` holds exactly dpd 0);
+    a later bucket is a worse one: buckets are contiguous dpd ranges ordered by their start.
     """
-    pairs = list(zip(window[:-1], window[1:]))
-    if not pairs:
-        return [], []
-    prints = _fingerprints(con, window[0], window[-1])
+    if row["from_bucket"] == NEW_BUCKET:
+        return None
+    gone = row["to_bucket"] == GONE_BUCKET
+    if row["from_bucket_min_dpd"] == 0:
+        return "al_dia" if gone or row["to_bucket_min_dpd"] == 0 else "entro"
+    if gone:
+        return "salio"
+    if row["to_bucket_min_dpd"] == 0:
+        return "curo"
+    if row["to_bucket"] == row["from_bucket"]:
+        return "se_mantuvo"
+    return "empeoro" if row["to_bucket_min_dpd"] > row["from_bucket_min_dpd"] else "mejoro"
+
+
+def roll_pairs(con, window: list[dt.date], flows: dict[dt.date, list[dict[str, Any]]]):
+    """Roll-rate rows for every consecutive pair of ``window``, and how many pairs were joined.
+
+    Each pair comes from its date's ``bucket_roll_rates`` rows (``flows``), computed once when
+    the date was transformed: the report's cost follows the day, not the history, even the
+    first time. A pair without usable rows is joined here from ``segment_assignments``.
+    """
     rates: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
-    for prev, cur in pairs:
-        key = hashlib.sha256(f"{prints.get(prev)}{prints.get(cur)}".encode()).hexdigest()
-        cached = _cache_read(cache_dir, cur, prev, key)
-        if cached is not None:
-            rates += cached[0]
-            entries += cached[1]
-            continue
-        # one join of two dates (zone maps let DuckDB skip the other dates' row groups)
-        by = {r["outcome"]: r for r in _rows(con, _ROLL_PAIR_SQL, [prev, cur])}
-        new_rates = [{"as_of_date": cur, "outcome": o, "loans": int(r["loans"]), "balance_pen": r["balance_pen"]}
-                     for o, r in sorted(by.items()) if o not in ("entro", "al_dia")]
+    joined = 0
+    for prev, cur in zip(window[:-1], window[1:]):
+        by: dict[str, dict[str, Any]] = {}
+        if cur in flows:
+            for r in flows[cur]:
+                outcome = flow_outcome(r)
+                if outcome is not None:
+                    acc = by.setdefault(outcome, {"loans": 0, "balance_pen": Decimal(0)})
+                    acc["loans"] += int(r["loans"])
+                    acc["balance_pen"] += r["previous_balance_pen"]
+        else:
+            # one join of two dates (zone maps let DuckDB skip the other dates' row groups)
+            by = {r["outcome"]: r for r in _rows(con, _ROLL_PAIR_SQL, [prev, cur])}
+            joined += 1
+        rates += [{"as_of_date": cur, "outcome": o, "loans": int(r["loans"]), "balance_pen": r["balance_pen"]}
+                  for o, r in sorted(by.items()) if o not in ("entro", "al_dia")]
         zero = {"balance_pen": Decimal(0)}
         current = by.get("al_dia", zero)["balance_pen"] + by.get("entro", zero)["balance_pen"]
-        new_entries = [{"as_of_date": cur, "current_balance_pen": current,
-                        "entered_balance_pen": by.get("entro", zero)["balance_pen"]}] if current else []
-        rates += new_rates
-        entries += new_entries
-        _cache_write(cache_dir, cur, prev, key, new_rates, new_entries)
-    rates.sort(key=lambda r: (r["as_of_date"], r["outcome"]))
-    entries.sort(key=lambda r: r["as_of_date"])
-    return rates, entries
+        if current:
+            entries.append({"as_of_date": cur, "current_balance_pen": current,
+                            "entered_balance_pen": by.get("entro", zero)["balance_pen"]})
+    return rates, entries, joined
 
 
-def _cache_file(cache_dir: Path, cur: dt.date, prev: dt.date) -> Path:
-    return Path(cache_dir) / f"roll_{cur.isoformat()}_from_{prev.isoformat()}.json"
+def transition_matrix(flows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The last pair's bucket x bucket matrix and the bucket order, from its flow rows.
+
+    Balance = on the earlier date, except for new loans (today's): the same as the join's
+    ``coalesce(previous balance, current balance)``.
+    """
+    matrix = [
+        {"from_bucket": r["from_bucket"], "to_bucket": r["to_bucket"], "loans": int(r["loans"]),
+         "balance_pen": r["balance_pen"] if r["from_bucket"] == NEW_BUCKET else r["previous_balance_pen"]}
+        for r in sorted(flows, key=lambda r: (r["from_bucket"], r["to_bucket"]))
+    ]
+    return matrix, bucket_order(flows)
 
 
-def _cache_read(cache_dir: Path | None, cur: dt.date, prev: dt.date, key: str):
-    if cache_dir is None:
-        return None
-    try:
-        doc = json.loads(_cache_file(cache_dir, cur, prev).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if doc.get("key") != key:
-        return None
-    day = dt.date.fromisoformat(doc["as_of_date"])
-    rates = [{"as_of_date": day, "outcome": r["outcome"], "loans": int(r["loans"]),
-              "balance_pen": Decimal(r["balance_pen"])} for r in doc["rates"]]
-    entries = [{"as_of_date": day, "current_balance_pen": Decimal(r["current_balance_pen"]),
-                "entered_balance_pen": Decimal(r["entered_balance_pen"])} for r in doc["entries"]]
-    return rates, entries
-
-
-def _cache_write(cache_dir: Path | None, cur, prev, key, rates, entries) -> None:
-    if cache_dir is None:
-        return
-    doc = {
-        "as_of_date": cur.isoformat(), "previous_date": prev.isoformat(), "key": key,
-        "rates": [{"outcome": r["outcome"], "loans": int(r["loans"]), "balance_pen": str(r["balance_pen"])}
-                  for r in rates],
-        "entries": [{"current_balance_pen": str(r["current_balance_pen"]),
-                     "entered_balance_pen": str(r["entered_balance_pen"])} for r in entries],
-    }
-    target = _cache_file(cache_dir, cur, prev)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc), encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:  # a read-only reports folder only costs time
-        log.warning("report: cannot write roll-rate cache %s: %s", target, exc)
+def bucket_order(flows: list[dict[str, Any]]) -> list[str]:
+    """Buckets present in ``flows``, ordered by their lowest dpd."""
+    bounds = {}
+    for r in flows:
+        if r["from_bucket"] != NEW_BUCKET:
+            bounds[r["from_bucket"]] = r["from_bucket_min_dpd"]
+        if r["to_bucket"] != GONE_BUCKET:
+            bounds[r["to_bucket"]] = r["to_bucket_min_dpd"]
+    return sorted(bounds, key=lambda b: (bounds[b], b))
 
 
 def _input_files(audit: dict[str, Any] | None) -> list[dict[str, Any]]:

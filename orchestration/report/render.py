@@ -30,7 +30,6 @@ from orchestration.report.data import (
     load_report_data,
 )
 
-ROLL_CACHE_DIR = ".roll_cache"  # inside the reports folder (derived data, safe to delete)
 VENDOR_DIR = Path(__file__).resolve().parent / "vendor"
 PLOTLY_JS = VENDOR_DIR / "plotly-cartesian.min.js"
 
@@ -739,7 +738,7 @@ def write_report(
     """
     reports_dir = Path(reports_dir)
     data = load_report_data(serving_db, as_of_date, warehouse_db=warehouse_db,
-                            quarantine_threshold=quarantine_threshold, cache_dir=reports_dir / ROLL_CACHE_DIR)
+                            quarantine_threshold=quarantine_threshold)
     extra = checks_for_run((data.audit or {}).get("run_id"), data.as_of_date) if checks_for_run else []
     quality_href = None
     if warehouse_db is not None:  # the quality page ingest writes beside the reports folder

@@ -2,7 +2,7 @@
 
 The report reads nothing but the published tables, so it can be exercised without running
 ingest, dbt and publish: :func:`build_serving_file` writes ``segment_assignments``,
-``segment_summary``, ``segment_migration`` and ``run_audit`` with the published columns
+``segment_summary``, ``segment_migration``, ``bucket_roll_rates`` and ``run_audit`` with the published columns
 (docs/design.md, ``customer_key`` instead of customer_id) and plausible rows. Everything is
 DuckDB SQL, one date at a time (bounded memory): 2,000 loans x 6 dates take well under a
 second, 1,000,000 loans x 30 dates about 3 minutes on 2 cores.
@@ -185,6 +185,32 @@ FROM cur FULL JOIN prev USING (loan_id)
 GROUP BY ALL ORDER BY ALL
 """
 
+# bucket_roll_rates of one date (what the dbt model of that name computes, written here as
+# one plain join): dpd bucket on the previous date x dpd bucket today, with both balances.
+# {prev_sql} is the previous date literal, or NULL on the first date (all rows NUEVO then).
+_ROLLS = """
+INSERT INTO bucket_roll_rates
+SELECT DATE '{day}' AS as_of_date, {prev_sql}::DATE AS previous_date, m.from_bucket, m.to_bucket,
+       fb.min_dpd AS from_bucket_min_dpd, tb.min_dpd AS to_bucket_min_dpd,
+       m.loans, m.previous_balance_pen, m.balance_pen
+FROM (
+    SELECT coalesce(prev.dpd_bucket, 'NUEVO') AS from_bucket, coalesce(cur.dpd_bucket, 'SALIDA') AS to_bucket,
+           count(*)::INTEGER AS loans,
+           sum(coalesce(prev.balance_pen, 0))::DECIMAL(18,2) AS previous_balance_pen,
+           sum(coalesce(cur.balance_pen, 0))::DECIMAL(18,2) AS balance_pen
+    FROM (SELECT loan_id, dpd_bucket, balance_pen FROM segment_assignments WHERE as_of_date = DATE '{day}') cur
+    FULL JOIN (SELECT loan_id, dpd_bucket, balance_pen FROM segment_assignments
+               WHERE as_of_date = {prev_sql}::DATE) prev USING (loan_id)
+    GROUP BY ALL
+) m
+LEFT JOIN dpd_buckets fb ON fb.dpd_bucket = m.from_bucket
+LEFT JOIN dpd_buckets tb ON tb.dpd_bucket = m.to_bucket
+ORDER BY m.from_bucket, m.to_bucket
+"""
+
+# The dbt seed that configures the buckets (read for bucket_roll_rates' min_dpd columns).
+DPD_BUCKETS_SEED = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "dpd_buckets.csv"
+
 _FINAL = """
 CREATE TABLE segment_summary AS
 SELECT as_of_date, segment_code, strategy_code, count(*) AS loans,
@@ -214,8 +240,13 @@ def build_serving_file(
     seed: int = 7,
     quarantined_per_date: int = 3,
     memory_limit: str = "3GB",
+    with_roll_rates: bool = True,
 ) -> list[dt.date]:
-    """Write a serving file at ``path`` and return its business dates (ascending)."""
+    """Write a serving file at ``path`` and return its business dates (ascending).
+
+    ``with_roll_rates=False`` leaves ``bucket_roll_rates`` empty, like a warehouse published
+    before that mart existed (the report then joins the dates itself).
+    """
     import duckdb
 
     path = Path(path)
@@ -246,6 +277,15 @@ def build_serving_file(
             "CREATE TABLE segment_migration (as_of_date DATE, from_segment VARCHAR, to_segment VARCHAR, "
             "loans BIGINT, balance_pen DECIMAL(18,2))"
         )
+        con.execute(
+            "CREATE TABLE bucket_roll_rates (as_of_date DATE, previous_date DATE, from_bucket VARCHAR, "
+            "to_bucket VARCHAR, from_bucket_min_dpd INTEGER, to_bucket_min_dpd INTEGER, loans INTEGER, "
+            "previous_balance_pen DECIMAL(18,2), balance_pen DECIMAL(18,2))"
+        )
+        con.execute(
+            "CREATE TEMP TABLE dpd_buckets AS SELECT dpd_bucket::VARCHAR AS dpd_bucket, min_dpd::INTEGER AS min_dpd "
+            f"FROM read_csv('{DPD_BUCKETS_SEED}', header = true, all_varchar = true)"
+        )
         for k, day in enumerate(days):
             select = _signed(_DAY).format(k=k, **values)
             if k == 0:
@@ -253,6 +293,9 @@ def build_serving_file(
             else:
                 con.execute(f"INSERT INTO segment_assignments {select}")
                 con.execute(_MIGRATION.format(day=day.isoformat(), prev=days[k - 1].isoformat()))
+            if with_roll_rates:
+                prev_sql = f"DATE '{days[k - 1].isoformat()}'" if k else "NULL"
+                con.execute(_ROLLS.format(day=day.isoformat(), prev_sql=prev_sql))
         con.execute(_signed(_FINAL).format(**values))
         con.execute("CHECKPOINT")
     finally:

@@ -8,13 +8,17 @@ data that failed them.
 
 
 
-import json
+import hashlib
 import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from functools import cached_property
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from packaging import version
 
 from dagster import AssetExecutionContext, AssetKey, Failure
 from dagster_dbt import (
@@ -25,8 +29,9 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.config import DBT_PROJECT_DIR, CarteraResource
+from orchestration.config import DBT_PROJECT_DIR, CarteraResource, resource_from_env
 from orchestration.ops.retries import only_transient_retries
+from orchestration.transform import spark as spark_engine
 from orchestration.partitions import (
     business_date_partitions,
     partition_date_range,
@@ -70,8 +75,10 @@ def prepare_dbt_project(force: bool = False) -> Path:
     """
     _compile_rulebook()
     if force or not MANIFEST_PATH.exists() or MANIFEST_PATH.stat().st_mtime < _dbt_sources_mtime():
+        # Parse with the warehouse path the runs will use (CARTERA_WAREHOUSE): dbt keys its
+        # saved parse on the rendered profile, so a run on the same path parses nothing again.
         env = {**os.environ}
-        env.setdefault("CARTERA_DUCKDB_PATH", str(PROJECT_ROOT / "data" / "warehouse" / "cartera.duckdb"))
+        env.setdefault("CARTERA_DUCKDB_PATH", str(resource_from_env().warehouse_db))
         result = subprocess.run(
             [DBT_EXECUTABLE, "parse", "--project-dir", str(DBT_PROJECT_DIR),
              "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
@@ -97,6 +104,15 @@ class CarteraDbtTranslator(DagsterDbtTranslator):
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
         return ["team:data-engineering"]
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        """dbt tests of the data are asset checks; tests of seeds (configuration) are not: they
+        run only in the runs that reload changed seeds, and every check the job holds is planned
+        (one stored event each) in every run. Their results show as observations of the seed."""
+        attached = (manifest["nodes"].get(unique_id) or {}).get("attached_node") or ""
+        if attached.startswith("seed."):
+            return None
+        return super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
 
 
 translator = CarteraDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
@@ -137,6 +153,89 @@ def check_history_order(start: str, end: str, latest: str | None) -> None:
 MANIFEST = prepare_dbt_project()
 
 
+def dbt_date_env(start: str, end: str) -> dict[str, str]:
+    """The run's dates for dbt: environment variables that dbt_project.yml turns into the vars
+    start_date / end_date when a node runs. Passing them as ``--vars`` instead would make dbt
+    throw away its saved parse in every daily run (~3 s), since the vars change every day."""
+    return {"CARTERA_START_DATE": start, "CARTERA_END_DATE": end}
+
+
+def dbt_build_args(start: str, end: str, *, load_seeds: bool) -> list[str]:
+    """The `dbt build` arguments of a run over start..end (the dates go in :func:`dbt_date_env`).
+
+    Unit tests pin the *default* rulebook and seeds: they belong to CI (tests/transform), not
+    to a production run where an analyst may have changed a threshold on purpose. Without
+    ``load_seeds`` (seed files unchanged since the warehouse loaded them) the seeds and the
+    tests that read only seeds (configuration tests) are left out; ``cautious`` keeps the
+    tests that join a model to a seed (every loan's credit_type exists in credit_type_groups):
+    they check the day's rows.
+    """
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    if not load_seeds:
+        args += ["--exclude", "resource_type:seed", "--indirect-selection", "cautious"]
+    return args
+
+
+# ---- seeds: loaded when they change, not every day ----------------------------------------
+# Seeds are configuration (thresholds, calendars, strategies). Reloading 11 of them and
+# running their ~60 configuration tests cost every daily run ~70 dbt nodes; they are built
+# only when the seed files differ from the ones the warehouse was last loaded from.
+SEED_STATE_TABLE = "seed_state"  # in schema config, beside the seeds it describes
+SEEDS_DIR = DBT_PROJECT_DIR / "seeds"
+
+
+def seeds_fingerprint() -> str:
+    """sha256 of everything that shapes the seed tables: the files under seeds/ (CSV data and
+    their YAML configs and tests), dbt_project.yml (seed configs) and the dbt-core version."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in SEEDS_DIR.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(DBT_PROJECT_DIR).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(hashlib.sha256((DBT_PROJECT_DIR / "dbt_project.yml").read_bytes()).digest())
+    digest.update(metadata.version("dbt-core").encode())
+    return digest.hexdigest()
+
+
+def _dbt_target() -> str:
+    return os.environ.get("CARTERA_DBT_TARGET") or "duckdb"
+
+
+def seeds_are_loaded(cartera: CarteraResource, fingerprint: str) -> bool:
+    """True when the warehouse holds every seed table, loaded by a successful build from seed
+    files with this fingerprint. Only the DuckDB target keeps that record (other targets keep
+    their seeds elsewhere, so they load them in every run)."""
+    if _dbt_target() != "duckdb" or not cartera.warehouse_db.exists():
+        return False
+    seeds = sorted(p.stem for p in SEEDS_DIR.glob("*.csv"))
+    con = cartera.connect()
+    try:
+        tables = {row[0] for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'config'"
+        ).fetchall()}
+        if SEED_STATE_TABLE not in tables or not set(seeds) <= tables:
+            return False
+        row = con.execute(f"select seeds_sha256 from config.{SEED_STATE_TABLE}").fetchone()
+        return bool(row) and row[0] == fingerprint
+    finally:
+        con.close()
+
+
+def record_seeds_loaded(cartera: CarteraResource, fingerprint: str) -> None:
+    """Remember which seed files the warehouse's seed tables came from (after dbt succeeded)."""
+    if _dbt_target() != "duckdb":
+        return
+    con = cartera.connect()
+    try:
+        con.execute("begin")
+        con.execute(f"create table if not exists config.{SEED_STATE_TABLE} "
+                    "(seeds_sha256 varchar not null, loaded_at timestamp not null)")
+        con.execute(f"delete from config.{SEED_STATE_TABLE}")
+        con.execute(f"insert into config.{SEED_STATE_TABLE} values (?, current_timestamp)", [fingerprint])
+        con.execute("commit")
+    finally:
+        con.close()
+
+
 @dbt_assets(
     manifest=MANIFEST,
     project=dbt_project,
@@ -153,18 +252,49 @@ def cartera_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, cart
     context.log.info(f"rulebook version {rulebook.version}; dbt vars start_date={start} end_date={end}")
     # dbt and Dagster share one warehouse file: profiles.yml reads this variable.
     os.environ["CARTERA_DUCKDB_PATH"] = str(cartera.warehouse_db)
-    dbt_vars = {"start_date": start, "end_date": end}
-    # Unit tests pin the *default* rulebook and seeds: they belong to CI (tests/transform), not
-    # to a production run where an analyst may have changed a threshold on purpose.
-    args = ["build", "--exclude-resource-type", "unit_test", "--vars", json.dumps(dbt_vars)]
+    os.environ.update(dbt_date_env(start, end))
+    # CARTERA_ENGINE=spark: the same models on Spark via profiles.yml's spark target (docs/scale-out.md)
+    on_spark = spark_engine.engine() == "spark"
+    if on_spark:
+        os.environ.update(spark_engine.spark_settings(cartera.warehouse_path))
+    # A run of part of the dbt assets (picked in the UI) gets dagster-dbt's own selection as is.
+    whole = (context.selected_asset_keys == set(context.assets_def.keys)
+             and context.selected_asset_check_keys == set(context.assets_def.check_keys))
+    fingerprint = seeds_fingerprint()
+    load_seeds = not whole or not seeds_are_loaded(cartera, fingerprint)
+    context.log.info("seeds " + ("unchanged since last loaded: not rebuilt" if not load_seeds
+                                 else "(re)loaded: seed files changed or not loaded yet" if whole
+                                 else "as selected"))
+    args = dbt_build_args(start, end, load_seeds=load_seeds)
     # A failing model or data test is data (a person must look), not a transient error:
     # only a held lock or the like goes back to the job's retry policy.
+    if on_spark:  # raw hand-off, dbt on Spark, marts back into the warehouse for publish
+        yield from spark_engine.build_on_spark(context, dbt, cartera, start, end, args)
+        return
     with only_transient_retries():
         yield from dbt.cli(args, context=context).stream()
+    if load_seeds and whole:
+        record_seeds_loaded(cartera, fingerprint)
+
+
+class CarteraDbtCliResource(DbtCliResource):
+    """dagster-dbt's resource without two per-run costs cartera does not use: a ``dbt --version``
+    subprocess (~2 s: a full dbt import) to learn the version of the dbt beside this Python,
+    and an in-process dbt adapter (~1 s) that only serves column metadata and row counts."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
+            return version.parse(metadata.version("dbt-core"))  # the same installation
+        return super()._cli_version
+
+    def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - dagster-dbt's signature
+        return None  # no fetch_column_metadata() / fetch_row_counts() in cartera
 
 
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=DBT_EXECUTABLE)
+    return CarteraDbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
+                                 dbt_executable=DBT_EXECUTABLE)
 
 
 transform_assets = [cartera_dbt_models]

@@ -14,9 +14,11 @@ import duckdb
 import plotly.offline
 import pytest
 
-from orchestration.report.data import ReportDataError, published_dates
-from orchestration.report.render import CHART_IDS, PLOTLY_JS, ROLL_CACHE_DIR, report_path, write_report
+from orchestration.report.data import ReportDataError, load_report_data, published_dates
+from orchestration.report.render import CHART_IDS, PLOTLY_JS, report_path, write_report
+from orchestration.report.synthetic import DPD_BUCKETS_SEED
 
+from . import expected as recomputed
 from .pagedata import Page
 
 
@@ -248,7 +250,7 @@ def test_write_is_atomic_and_replaces(serving_file, tmp_path):
     target.write_text("old")
     path = write_report(serving, dates[-1], tmp_path)
     assert path == target and path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [ROLL_CACHE_DIR, target.name]  # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]  # no temp file left
     assert not [p for p in tmp_path.rglob("*.tmp")]
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"
 
@@ -294,27 +296,93 @@ def test_actions_by_channel_equal_sql(rendered):
     assert sum(sum(t["y"]) for t in fig["data"]) == sum(n for n, _ in expected.values())
 
 
-def test_roll_cache_is_reused_and_invalidated_by_a_republish(serving_file, tmp_path):
-    """Cached pairs give the same figures; a re-published date is recomputed, not served stale."""
+def test_roll_rates_are_read_from_bucket_roll_rates(serving_file):
+    """Every pair of the window comes from the mart (no join at render time) and equals the
+    outcomes recomputed per date with LAG/LEAD over segment_assignments; the mart's rows equal
+    the bucket flows recomputed the same way."""
+    serving, dates = serving_file
+    data = load_report_data(serving, dates[-1])
+    assert data.roll_pairs_joined == 0
+    con = duckdb.connect(str(serving), read_only=True)
+    try:
+        expected = recomputed.expected_outcomes(con)
+        flows = recomputed.flows(con)
+        table = {(d, f, t): (p, n, pb, b) for d, p, f, t, n, pb, b in con.execute(
+            "SELECT as_of_date, previous_date, from_bucket, to_bucket, loans, previous_balance_pen, balance_pen "
+            "FROM bucket_roll_rates").fetchall()}
+    finally:
+        con.close()
+    assert recomputed.report_outcomes(data) == expected
+    assert {d for d, _ in expected} == set(dates[1:])
+    assert table == flows
+
+    # the transition matrix of the last pair: bucket x bucket, balance on the earlier date
+    # (today's for new loans), buckets in dpd order
+    last = {(f, t): (n, pb if f != "NUEVO" else b) for (d, f, t), (_, n, pb, b) in flows.items() if d == dates[-1]}
+    assert {(r["from_bucket"], r["to_bucket"]): (r["loans"], r["balance_pen"]) for r in data.roll_matrix} == last
+    (order,), = sql(serving, "SELECT list(dpd_bucket ORDER BY m) FROM (SELECT dpd_bucket, min(dpd) AS m "
+                             "FROM segment_assignments WHERE as_of_date IN (?, ?) GROUP BY 1)", dates[-2:])
+    assert data.bucket_order == order
+
+
+@pytest.mark.parametrize("damage", ["no table", "empty table", "one date missing", "stale previous date"])
+def test_roll_rates_without_usable_mart_rows_are_joined_with_same_figures(serving_file, tmp_path, damage):
+    """A serving file published before the mart existed (or with a date the mart lacks, or rows
+    that pair a date with another previous date) gives the same page: those pairs are joined."""
     serving, dates = serving_file
     copy = tmp_path / "serving.duckdb"
     copy.write_bytes(serving.read_bytes())
-    fresh = Page(write_report(copy, dates[-1], tmp_path / "nocache-0"))  # computes every pair
-    out = tmp_path / "reports"
-    for day in dates:  # the daily path: each report adds one pair to the cache
-        write_report(copy, day, out)
-    cache = sorted((out / ROLL_CACHE_DIR).glob("*.json"))
-    assert len(cache) == len(dates) - 1
-    cached = Page(out / f"report_{dates[-1]}.html")
-    assert cached.rows("data-roll") == fresh.rows("data-roll")
-    assert cached.specs["roll-rates"]["data"] == fresh.specs["roll-rates"]["data"]
-
-    # re-publish dates[-2] with different rows: every past-due loan cured
     con = duckdb.connect(str(copy))
-    con.execute("UPDATE segment_assignments SET dpd = 0, dpd_bucket = '0' WHERE as_of_date = ?", [dates[-2]])
-    con.execute("UPDATE run_audit SET run_id = 'republished' WHERE as_of_date = ?", [dates[-2]])
+    if damage == "no table":
+        con.execute("DROP TABLE bucket_roll_rates")
+    elif damage == "empty table":
+        con.execute("DELETE FROM bucket_roll_rates")
+    elif damage == "one date missing":
+        con.execute("DELETE FROM bucket_roll_rates WHERE as_of_date = ?", [dates[-1]])
+    else:
+        con.execute("UPDATE bucket_roll_rates SET previous_date = ? WHERE as_of_date = ?", [dates[0], dates[3]])
     con.close()
-    again = Page(write_report(copy, dates[-1], out))
-    recomputed = Page(write_report(copy, dates[-1], tmp_path / "nocache-1"))
-    assert again.rows("data-roll") == recomputed.rows("data-roll")
-    assert again.rows("data-roll") != cached.rows("data-roll")
+    data = load_report_data(copy, dates[-1])
+    assert data.roll_pairs_joined == (1 if damage in ("one date missing", "stale previous date") else len(dates) - 1)
+    reference = load_report_data(serving, dates[-1])
+    assert data.roll_rates == reference.roll_rates and data.roll_entries == reference.roll_entries
+    assert data.roll_matrix == reference.roll_matrix and data.bucket_order == reference.bucket_order
+    page, ref_page = Page(write_report(copy, dates[-1], tmp_path / "a")), Page(write_report(serving, dates[-1], tmp_path / "b"))
+    assert page.rows("data-roll") == ref_page.rows("data-roll")
+    assert page.specs["roll-rates"]["data"] == ref_page.specs["roll-rates"]["data"]
+    assert page.specs["roll-matrix"]["data"] == ref_page.specs["roll-matrix"]["data"]
+
+
+def test_republished_date_changes_the_roll_rates(serving_file, tmp_path):
+    """Roll figures follow what is published now: a re-published date (its mart rows replaced
+    as publish does) changes the page; nothing is served from an earlier render."""
+    serving, dates = serving_file
+    copy = tmp_path / "serving.duckdb"
+    copy.write_bytes(serving.read_bytes())
+    before = Page(write_report(copy, dates[-1], tmp_path / "reports"))
+    con = duckdb.connect(str(copy))
+    # re-publish dates[-1] with every past-due loan cured, mart rows rebuilt from the new rows
+    con.execute("UPDATE segment_assignments SET dpd = 0, dpd_bucket = '0' WHERE as_of_date = ?", [dates[-1]])
+    con.execute("DELETE FROM bucket_roll_rates WHERE as_of_date = ?", [dates[-1]])
+    con.execute(
+        f"""INSERT INTO bucket_roll_rates
+           SELECT ?, ?, m.f, m.t, fb.min_dpd, tb.min_dpd, m.n, m.pb, m.b
+           FROM (SELECT coalesce(p.dpd_bucket, 'NUEVO') AS f, coalesce(c.dpd_bucket, 'SALIDA') AS t, count(*) AS n,
+                        sum(coalesce(p.balance_pen, 0)) AS pb, sum(coalesce(c.balance_pen, 0)) AS b
+                 FROM (SELECT * FROM segment_assignments WHERE as_of_date = ?) c
+                 FULL JOIN (SELECT * FROM segment_assignments WHERE as_of_date = ?) p USING (loan_id)
+                 GROUP BY ALL) m
+           LEFT JOIN read_csv('{DPD_BUCKETS_SEED}', all_varchar = true) fb ON fb.dpd_bucket = m.f
+           LEFT JOIN read_csv('{DPD_BUCKETS_SEED}', all_varchar = true) tb ON tb.dpd_bucket = m.t""",
+        [dates[-1], dates[-2], dates[-1], dates[-2]],
+    )
+    con.close()
+    after = Page(write_report(copy, dates[-1], tmp_path / "reports"))
+    assert after.rows("data-roll") != before.rows("data-roll")
+    data = load_report_data(copy, dates[-1])
+    assert "curo" in {r["outcome"] for r in data.roll_rates if r["as_of_date"] == dates[-1]} <= {"curo", "salio"}
+    con = duckdb.connect(str(copy), read_only=True)
+    try:
+        assert data.roll_pairs_joined == 0 and recomputed.report_outcomes(data) == recomputed.expected_outcomes(con)
+    finally:
+        con.close()
