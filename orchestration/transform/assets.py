@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
@@ -272,9 +273,52 @@ def cartera_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, cart
         yield from spark_engine.build_on_spark(context, dbt, cartera, start, end, args)
         return
     with only_transient_retries():
-        yield from dbt.cli(args, context=context).stream()
+        with saved_parse(cartera):  # the dbt process reads the variable when it starts
+            invocation = dbt.cli(args, context=context)
+        yield from invocation.stream()
+    save_parse(cartera, invocation.target_path)
     if load_seeds and whole:
         record_seeds_loaded(cartera, fingerprint)
+
+
+# ---- dbt's saved parse, one per warehouse --------------------------------------------------
+# dbt reuses its parse of the project only when the rendered profile (the warehouse path
+# included) matches the one it parsed with. dagster-dbt gives each run a fresh target folder
+# seeded from dbt_project/target, parsed for the default warehouse; a warehouse elsewhere
+# (CARTERA_WAREHOUSE, a benchmark, a test) would re-parse the whole project in every run.
+# So each warehouse keeps the parse of its last run and hands it to the next one.
+
+def saved_parse_path(cartera: CarteraResource) -> Path:
+    return cartera.warehouse_path / ".dbt" / "partial_parse.msgpack"
+
+
+@contextmanager
+def saved_parse(cartera: CarteraResource):
+    """While dbt starts: point it at this warehouse's saved parse (DBT_PARTIAL_PARSE_FILE_PATH),
+    if any; the variable is removed afterwards so no other dbt process inherits it."""
+    saved = saved_parse_path(cartera)
+    if saved.is_file():
+        os.environ["DBT_PARTIAL_PARSE_FILE_PATH"] = str(saved)
+    try:
+        yield
+    finally:
+        os.environ.pop("DBT_PARTIAL_PARSE_FILE_PATH", None)
+
+
+def save_parse(cartera: CarteraResource, target_path: Path) -> None:
+    """Keep the parse dbt wrote in this run's target folder for the warehouse's next run
+    (written to a temporary name and renamed: a reader never sees half a file)."""
+    written = Path(target_path) / "partial_parse.msgpack"
+    if not written.is_file():
+        return
+    saved = saved_parse_path(cartera)
+    partial = saved.with_name(saved.name + ".tmp")
+    try:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(written.read_bytes())
+        os.replace(partial, saved)
+    except OSError:  # a full disk, say: only a speed-up, the next run parses the project itself
+        partial.unlink(missing_ok=True)
 
 
 class CarteraDbtCliResource(DbtCliResource):
