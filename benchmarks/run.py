@@ -54,6 +54,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.compare import compare, load_published  # noqa: E402
+from benchmarks.machine import cpu_model, memory_gib  # noqa: E402
 
 BENCH_DIR = ROOT / "benchmarks"
 RESULTS_DIR = BENCH_DIR / "results"
@@ -717,21 +718,8 @@ SCENARIOS = {  # name -> (function, default loans, default days, description)
 # Machine and versions
 # ---------------------------------------------------------------------------------------
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gb = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_gb = round(int(line.split()[1]) / 2**20, 1)
-    except OSError:
-        pass
+    cpu = cpu_model()
+    mem_gb = round(memory_gib(), 1)
     return {"cpu": cpu, "cores": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0)),
             "memory_gb": mem_gb, "os": platform.platform(), "load_avg": os.getloadavg()}
 

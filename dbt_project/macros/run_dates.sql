@@ -81,21 +81,12 @@ run_dates as (
     where as_of_date between {{ date_literal(var('start_date')) }} and {{ date_literal(var('end_date')) }}
 ),
 
-today as (
-    select
-        run_dates.as_of_date,
-        run_dates.previous_date,
-        loan_rows.loan_id
-        {%- for column in columns %},
-        loan_rows.{{ column }}
-        {%- endfor %}
-    from {{ relation }} as loan_rows
-    inner join run_dates
-        on run_dates.as_of_date = loan_rows.as_of_date
-    where loan_rows.as_of_date between {{ date_literal(var('start_date')) }} and {{ date_literal(var('end_date')) }}
-),
+{%- set in_run = 'between ' ~ date_literal(var('start_date')) ~ ' and ' ~ date_literal(var('end_date')) %}
+{%- set reads = [('today', 'as_of_date', in_run),
+                 ('yesterday', 'previous_date', '< ' ~ date_literal(var('end_date')))] %}
+{%- for name, run_column, date_filter in reads %}
 
-yesterday as (
+{{ name }} as (
     select
         run_dates.as_of_date,
         run_dates.previous_date,
@@ -105,7 +96,8 @@ yesterday as (
         {%- endfor %}
     from {{ relation }} as loan_rows
     inner join run_dates
-        on run_dates.previous_date = loan_rows.as_of_date
-    where loan_rows.as_of_date < {{ date_literal(var('end_date')) }}
-)
+        on run_dates.{{ run_column }} = loan_rows.as_of_date
+    where loan_rows.as_of_date {{ date_filter }}
+){{ ',' if not loop.last }}
+{%- endfor %}
 {%- endmacro %}
