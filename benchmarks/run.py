@@ -201,7 +201,7 @@ def cartera_command() -> list[str]:
     script = Path(sys.executable).parent / "cartera"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from orchestration.cli import main; sys.exit(main())"]
+    return [sys.executable, "-m", "orchestration.cli"]
 
 
 def landing_for(workdir: Path, loans: int, days: int, seed: int) -> Path:
@@ -382,11 +382,13 @@ class Workspace:
         self.dagster_home.mkdir(parents=True)
         (self.dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
 
-    def run(self, start: str, end: str, *, bulk: bool, label: str) -> Measurement:
+    def run(self, start: str, end: str, *, bulk: bool, label: str, chunk: int | None = None) -> Measurement:
         cmd = [*cartera_command(), "run", "--landing", str(self.landing), "--warehouse", str(self.warehouse),
                "--from", start, "--to", end]
         if bulk:
             cmd.append("--bulk")
+            if chunk:
+                cmd += ["--chunk", str(chunk)]
         env = self.env()
         m = measure(cmd, env, self.root / "logs" / f"{label}.log")
         if m.returncode != 0:
@@ -397,10 +399,19 @@ class Workspace:
         m.rows = input_rows(self.landing, [d for d in landing_dates(self.landing) if start <= d <= end])
         return m
 
-    def save_snapshot(self) -> None:
+    def save_snapshot(self, loaded: dict) -> None:
         if self.snapshot.exists():
             shutil.rmtree(self.snapshot)
         shutil.copytree(self.warehouse, self.snapshot)
+        (self.snapshot / ".history.json").write_text(json.dumps(loaded))
+
+    def loaded_snapshot(self, landing: Path, dates: list[str]) -> "dict | None":
+        """The record of a snapshot already holding exactly these history dates of this landing."""
+        marker = self.snapshot / ".history.json"
+        if not marker.exists():
+            return None
+        loaded = json.loads(marker.read_text())
+        return loaded if (loaded.get("landing"), loaded.get("dates")) == (str(landing), dates) else None
 
     def restore_snapshot(self) -> None:
         shutil.rmtree(self.warehouse)
@@ -490,8 +501,13 @@ class Context:
     keep: bool
     check: bool = False
 
-    def workspace(self, name: str, landing: Path) -> Workspace:
+    history_chunk: int | None = None
+    reuse: bool = False
+
+    def workspace(self, name: str, landing: Path, history: "list[str] | None" = None) -> Workspace:
         ws = Workspace(self.workdir / name, landing)
+        if self.reuse and history and ws.loaded_snapshot(landing, history):
+            return ws  # --reuse: the history loaded by an earlier --keep run of this scale
         ws.reset()
         return ws
 
@@ -506,17 +522,22 @@ def daily_after_history(ctx: Context, name: str, landing: Path, history: int, re
     dates = landing_dates(landing)
     if len(dates) <= history:
         raise SystemExit(f"{landing} has {len(dates)} dates; need {history + 1}")
-    ws = ctx.workspace(name, landing)
+    ws = ctx.workspace(name, landing, dates[:history])
     daily = dates[history]
     load = None
-    if history:
-        print(f"  loading {history} date(s) of history {dates[0]}..{dates[history - 1]} (one bulk run) ...", flush=True)
-        load = ws.run(dates[0], dates[history - 1], bulk=True, label="history")
-        print(f"  history loaded in {load.wall_s:.1f}s", flush=True)
-        ws.save_snapshot()
+    reused = ws.loaded_snapshot(landing, dates[:history]) if history else None
+    if reused:
+        print(f"  reusing {history} date(s) of history loaded earlier in {reused['seconds']:.1f}s ({ws.snapshot})", flush=True)
+    elif history:
+        how = f"bulk runs of {ctx.history_chunk} dates" if ctx.history_chunk else "one bulk run"
+        print(f"  loading {history} date(s) of history {dates[0]}..{dates[history - 1]} ({how}) ...", flush=True)
+        load = ws.run(dates[0], dates[history - 1], bulk=True, label="history", chunk=ctx.history_chunk)
+        print(f"  history loaded in {load.wall_s:.1f}s, peak {load.peak_rss_tree_mb:.0f} MB", flush=True)
+        ws.save_snapshot({"landing": str(landing), "dates": dates[:history], "seconds": load.wall_s,
+                          "peak_rss_tree_mb": load.peak_rss_tree_mb, "chunk": ctx.history_chunk})
     runs = []
     for i in range(repeat):
-        if history and i:
+        if (history and i) or reused:
             ws.restore_snapshot()
         elif not history and i:
             shutil.rmtree(ws.warehouse)
@@ -527,6 +548,8 @@ def daily_after_history(ctx: Context, name: str, landing: Path, history: int, re
               "history_load": asdict(load) if load else None, "daily": summarise(runs)}
     if load:
         result["history_load"]["stages"] = load.stages
+    if reused:
+        result["history_reused"] = reused
     if ctx.check:  # the pandas reference as an oracle on this date (untimed)
         from benchmarks.pandas_reference import compute_segment_assignments
 
@@ -642,19 +665,20 @@ def scenario_b2(ctx: Context, loans: int, days: int) -> dict:
 
 
 def scenario_b3(ctx: Context, loans: int, days: int) -> dict:
-    landing = landing_for(ctx.workdir, loans, days, ctx.seed)
+    landing = landing_for(ctx.workdir, loans, days + 1, ctx.seed)  # B2's landing: one date more
     dates = landing_dates(landing)[:days]
     runs = []
     for i in range(ctx.repeat):
         ws = ctx.workspace("B3", landing)
-        print(f"  bulk backfill {dates[0]}..{dates[-1]} #{i + 1} ...", flush=True)
-        m = ws.run(dates[0], dates[-1], bulk=True, label=f"bulk-{i + 1}")
+        how = f" in bulk runs of {ctx.history_chunk} dates" if ctx.history_chunk else " (one bulk run)"
+        print(f"  bulk backfill {dates[0]}..{dates[-1]}{how} #{i + 1} ...", flush=True)
+        m = ws.run(dates[0], dates[-1], bulk=True, label=f"bulk-{i + 1}", chunk=ctx.history_chunk)
         print(f"  bulk backfill #{i + 1}: {m.wall_s:.1f}s, peak {m.peak_rss_tree_mb:.0f} MB", flush=True)
         runs.append(m)
         ctx.done(ws)
     summary = summarise(runs)
     print_summary(f"bulk backfill of {days} dates x {loans:,} loans", summary)
-    return {"dates": days, "bulk": summary,
+    return {"dates": days, "chunk": ctx.history_chunk, "bulk": summary,
             "targets": [verdict("wall", summary["wall_s"]["median"], 600.0,
                                 f"median {summary['wall_s']['median'] / 60:.1f} min <= 10 min")]}
 
@@ -753,13 +777,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="generated data and warehouses")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="where the JSON result goes")
     parser.add_argument("--keep", action="store_true", help="keep the warehouses after each scenario")
+    parser.add_argument("--history-chunk", type=int, metavar="N",
+                        help="load the history in bulk runs of at most N dates (`cartera run --bulk --chunk N`)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the history snapshot a --keep run left for the same scale")
     parser.add_argument("--check", action="store_true",
                         help="also compare each measured date with the pandas reference (untimed)")
     args = parser.parse_args(argv)
 
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     ctx = Context(workdir=args.workdir.resolve(), repeat=args.repeat, seed=args.seed, keep=args.keep,
-                  check=args.check)
+                  check=args.check, history_chunk=args.history_chunk, reuse=args.reuse)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     report = {"started_at": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine(),
               "versions": versions(), "arguments": {k: str(v) for k, v in vars(args).items()}, "scenarios": {}}

@@ -76,6 +76,16 @@ def share(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks and Dagster's log")
@@ -106,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", type=iso_date, required=True, metavar="YYYY-MM-DD")
     p.add_argument("--to", dest="end", type=iso_date, required=True, metavar="YYYY-MM-DD")
     p.add_argument("--bulk", action="store_true", help="one ranged run over all the dates (fast onboarding)")
+    p.add_argument("--chunk", type=positive_int, metavar="N",
+                   help="with --bulk: ranged runs of at most N dates each, in order; memory tracks "
+                        "N dates instead of the whole range (a long backfill of a large portfolio)")
     p.add_argument("--engine", choices=["duckdb", "spark"],
                    help="where the dbt models run (default $CARTERA_ENGINE or duckdb; spark: docs/scale-out.md)")
 
@@ -231,13 +244,16 @@ def cmd_run(args) -> int:
             f"{PII_KEY_ENV} is not set: it is the secret behind customer_key; "
             f"export {PII_KEY_ENV}=<a long random string> (keep it out of the repository)"
         )
+    if args.chunk and not args.bulk:
+        raise CliError("--chunk splits a --bulk run; add --bulk (without it every date is its own run)")
     landing, warehouse = _locations(args)
     if args.engine:  # read by the transform step (orchestration/transform/spark.py)
         os.environ["CARTERA_ENGINE"] = args.engine
     drops = _drops_to_run(landing, args.start, args.end)
-    mode = "one ranged run" if args.bulk else "one run per date"
+    chunk = args.chunk if args.chunk and args.chunk < len(drops) else None
+    mode = (f"ranged runs of up to {chunk} dates" if chunk else "one ranged run") if args.bulk else "one run per date"
     print(f"running {len(drops)} date(s) {drops[0].iso}..{drops[-1].iso} from {_rel(landing)} ({mode})")
-    seconds = _run_dates([d.iso for d in drops], bulk=args.bulk, debug=args.debug)
+    seconds = _run_dates([d.iso for d in drops], bulk=args.bulk and not chunk, debug=args.debug, chunk=chunk)
     print(f"done: {len(drops)} date(s) published to {_rel(warehouse / 'serving.duckdb')} in {seconds:.1f}s")
     return 0
 
@@ -575,5 +591,23 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def entrypoint() -> None:
+    """The ``cartera`` command: :func:`main`, then exit without the interpreter's teardown.
+
+    When ``main`` returns, everything cartera wrote is committed and closed (DuckDB files,
+    the Dagster instance, logs). Tearing down the ~600,000 objects Dagster, dbt-core, Great
+    Expectations and pandas leave behind took 1.5 s of a 17 s daily run, for nothing; so the
+    output is flushed and the process ends with the exit code.
+    """
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing left to say
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entrypoint()

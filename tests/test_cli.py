@@ -35,8 +35,10 @@ def pipeline(tmp_path_factory):
                     "--from", DATES[0], "--to", DATES[-1], env=env)
     bulk = cartera("run", "--landing", landing, "--warehouse", tmp / "bulk",
                    "--from", DATES[0], "--to", DATES[-1], "--bulk", env=env)
+    chunked = cartera("run", "--landing", landing, "--warehouse", tmp / "chunked",
+                      "--from", DATES[0], "--to", DATES[-1], "--bulk", "--chunk", 3, env=env)
     return {"tmp": tmp, "env": env, "landing": landing, "warehouse": tmp / "daily",
-            "generated": generated, "run": daily, "bulk": bulk}
+            "generated": generated, "run": daily, "bulk": bulk, "chunked": chunked}
 
 
 def serving(pipeline, which: str = "daily"):
@@ -70,24 +72,39 @@ def test_run_shows_progress_per_date_and_stage(pipeline):
 def test_bulk_backfill_is_one_ranged_run(pipeline):
     out = ok(pipeline["bulk"])
     assert f"{DATES[0]}..{DATES[-1]} (5 dates)  ingest ✓" in out
+    ranged = ranged_runs(pipeline)  # the chunked backfill's runs share the instance
+    assert ranged.count(((DATES[0], DATES[-1]), DagsterRunStatus.SUCCESS)) == 1
+
+
+def ranged_runs(pipeline) -> list[tuple[tuple[str, str], DagsterRunStatus]]:
     instance = DagsterInstance.from_config(str(pipeline["tmp"] / "dagster_home"))
-    ranged = [r for r in instance.get_runs(filters=RunsFilter(job_name="cartera_daily"))
-              if r.tags.get("dagster/asset_partition_range_start")]
-    assert len(ranged) == 1 and ranged[0].status == DagsterRunStatus.SUCCESS
-    assert (ranged[0].tags["dagster/asset_partition_range_start"],
-            ranged[0].tags["dagster/asset_partition_range_end"]) == (DATES[0], DATES[-1])
+    return [((r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"]),
+             r.status) for r in instance.get_runs(filters=RunsFilter(job_name="cartera_daily"))
+            if r.tags.get("dagster/asset_partition_range_start")]
 
 
-def test_bulk_backfill_publishes_exactly_what_daily_runs_publish(pipeline):
-    ok(pipeline["run"]), ok(pipeline["bulk"])
-    daily, bulk = serving(pipeline, "daily"), serving(pipeline, "bulk")
+def test_a_chunked_backfill_runs_ranges_of_at_most_n_dates_in_order(pipeline):
+    out = ok(pipeline["chunked"])
+    assert "(ranged runs of up to 3 dates)" in out
+    ranges = [line.split("  ")[0] for line in out.splitlines() if line[:4] == "2026"]
+    assert ranges == [f"{DATES[0]}..{DATES[2]} (3 dates)", f"{DATES[3]}..{DATES[4]} (2 dates)"]
+    ranged = ranged_runs(pipeline)
+    for span in ((DATES[0], DATES[2]), (DATES[3], DATES[4])):
+        assert ranged.count((span, DagsterRunStatus.SUCCESS)) == 1
+    assert "done: 5 date(s) published" in out
+
+
+@pytest.mark.parametrize("which", ["bulk", "chunked"])
+def test_bulk_backfill_publishes_exactly_what_daily_runs_publish(pipeline, which):
+    ok(pipeline["run"]), ok(pipeline[which])
+    daily, bulk = serving(pipeline, "daily"), serving(pipeline, which)
     tables = sorted(t for (t,) in daily.execute(
         "select table_name from information_schema.tables where table_schema = 'main'").fetchall())
     assert {"segment_assignments", "segment_summary", "segment_migration", "run_audit"} <= set(tables)
     for table in tables:
         expected = published_rows(daily, table)
         assert expected, f"{table} is empty"
-        assert published_rows(bulk, table) == expected, f"{table} differs between bulk and daily runs"
+        assert published_rows(bulk, table) == expected, f"{table} differs between {which} and daily runs"
     dates = daily.execute("select distinct as_of_date::varchar from segment_assignments order by 1").fetchall()
     assert [d for (d,) in dates] == DATES
     daily.close(), bulk.close()
@@ -193,6 +210,8 @@ def test_run_without_the_pii_key_names_it(tmp_path):
     (["explain", "L1", "--date", "05/01/2026"], "expected YYYY-MM-DD"),
     (["run", "--from", "2026-01-06", "--to", "2026-01-05"], "--to 2026-01-05 is before --from 2026-01-06"),
     (["run", "--from", "2026-01-05", "--to", "2026-01-06"], "no landing folders dated 2026-01-05..2026-01-06"),
+    (["run", "--from", "2026-01-05", "--to", "2026-01-06", "--bulk", "--chunk", "0"], "'0' must be 1 or more"),
+    (["run", "--from", "2026-01-05", "--to", "2026-01-06", "--chunk", "2"], "--chunk splits a --bulk run"),
 ])
 def test_bad_arguments_give_one_line(tmp_path, args, expected):
     (tmp_path / "landing").mkdir()

@@ -55,12 +55,15 @@ def dagster_check_results(instance, run_id: str | None, day: dt.date):
             mine = by_date[day.isoformat()]
             failing = mine.get("rows_quarantined", failing)
             passed = not mine.get("over_threshold", not passed)
-        if passed and ev.asset_key.path[0] != "raw":  # dbt tests on models: summarised below
-            others_passed += 1
+        if passed and ev.asset_key.path[0] != "raw":  # a model's dbt tests: summarised below
+            tests = getattr(ev.metadata.get("tests_passed"), "value", None)
+            others_passed += tests if isinstance(tests, int) else 1
             continue
         detail = f"{'/'.join(ev.asset_key.path)} · severidad {ev.severity.value}"
         if failing is not None:
             detail += f" · filas que fallan: {failing}"
+        if ev.description and ev.asset_key.path[0] != "raw":  # which of the model's tests failed
+            detail += f" · {ev.description}"
         out.append(Check(name=ev.check_name, passed=passed, detail=detail, source="Dagster (asset check)"))
     if others_passed:
         out.append(Check(name="Pruebas de dbt sobre los modelos (asset checks)", passed=True,

@@ -21,7 +21,15 @@ from typing import Any
 
 from packaging import version
 
-from dagster import AssetExecutionContext, AssetKey, Failure
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    Failure,
+    MetadataValue,
+)
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -107,13 +115,101 @@ class CarteraDbtTranslator(DagsterDbtTranslator):
         return ["team:data-engineering"]
 
     def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
-        """dbt tests of the data are asset checks; tests of seeds (configuration) are not: they
-        run only in the runs that reload changed seeds, and every check the job holds is planned
-        (one stored event each) in every run. Their results show as observations of the seed."""
-        attached = (manifest["nodes"].get(unique_id) or {}).get("attached_node") or ""
-        if attached.startswith("seed."):
-            return None
-        return super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        """One asset check per model, ``dbt_tests``, for all the dbt tests of its data (see
+        :func:`fold_test_results`). Tests of seeds (configuration) are no check: they run only
+        in the runs that reload changed seeds; their results show as observations of the seed."""
+        attached = tested_model(manifest, unique_id)
+        if attached is None or self.get_asset_key(manifest["nodes"][attached]) != asset_spec.key:
+            return None  # not a model's test, or offered for the seed a relationships test reads
+        tests = tests_of(manifest, attached)
+        return AssetCheckSpec(
+            name=DBT_TESTS_CHECK, asset=asset_spec.key,
+            description=(f"Las {len(tests)} pruebas de dbt del modelo sobre las fechas de la corrida: "
+                         + ", ".join(sorted({_test_kind(manifest["nodes"][t]) for t in tests}))),
+        )
+
+
+# ---- dbt tests: one asset check per model ------------------------------------------------
+# Dagster stores three events for every asset check of a run (planned, output, evaluation),
+# each a committed write to the instance. One check per dbt test cost a 1,000-loan day 435 of
+# its 551 events (~4.5 s); one check per model, holding every test's outcome in its metadata,
+# keeps the detail (which test failed, how many rows) at a seventh of the writes.
+DBT_TESTS_CHECK = "dbt_tests"
+
+
+def tested_model(manifest: Mapping[str, Any], test_id: str) -> "str | None":
+    """The model a dbt data test is attached to (None for tests of seeds or sources)."""
+    node = manifest["nodes"].get(test_id) or {}
+    attached = node.get("attached_node") or ""
+    if not attached and len(node.get("depends_on", {}).get("nodes", [])) == 1:
+        attached = node["depends_on"]["nodes"][0]  # a singular test of one model
+    return attached if attached.startswith("model.") else None
+
+
+def tests_of(manifest: Mapping[str, Any], model: str) -> list[str]:
+    """The dbt data tests attached to one model."""
+    return [unique_id for unique_id in manifest["nodes"]
+            if unique_id.startswith("test.") and tested_model(manifest, unique_id) == model]
+
+
+def _test_kind(node: Mapping[str, Any]) -> str:
+    return (node.get("test_metadata") or {}).get("name") or "singular"
+
+
+def fold_test_results(invocation, context: AssetExecutionContext):
+    """dagster-dbt's events for a dbt invocation (``dbt.cli(...)``), with the test results of each model folded
+    into that model's one ``dbt_tests`` check result, yielded when dbt ends (also when it
+    fails: a failed test fails the dbt build, and the check result says which test it was)."""
+    wanted = {key.asset_key: key for key in context.selected_asset_check_keys if key.name == DBT_TESTS_CHECK}
+    results: dict[AssetKey, list[dict]] = {}
+    manifest = invocation.manifest
+    try:
+        for event in invocation.stream_raw_events():
+            unique_id = event.raw_event["data"].get("node_info", {}).get("unique_id") or ""
+            model = tested_model(manifest, unique_id) if event.is_result_event and unique_id.startswith("test.") else None
+            asset_key = translator.get_asset_key(manifest["nodes"][model]) if model else None
+            if asset_key in wanted:
+                data, node = event.raw_event["data"], manifest["nodes"][unique_id]
+                results.setdefault(asset_key, []).append({
+                    "test": node["name"], "kind": _test_kind(node),
+                    "column": node.get("column_name"),
+                    "status": (data.get("status") or data["node_info"].get("node_status") or "").lower(),
+                    "failures": data.get("num_failures"),
+                    "seconds": round(float(data.get("execution_time") or 0.0), 3),
+                })
+                continue
+            yield from event.to_default_asset_events(
+                manifest=manifest, dagster_dbt_translator=translator, context=context,
+                target_path=invocation.target_path, project=dbt_project,
+            )
+    finally:
+        for asset_key, tests in results.items():
+            yield folded_check_result(wanted[asset_key], tests)
+
+
+def folded_check_result(key, tests: list[dict]) -> AssetCheckResult:
+    """One model's dbt test outcomes as one check result: passed when every test passed;
+    severity ERROR when a test failed at error severity, WARN when tests only warned."""
+    failed = [t for t in tests if t["status"] in ("fail", "error")]
+    warned = [t for t in tests if t["status"] == "warn"]
+    passed = sum(t["status"] == "pass" for t in tests)
+    bad = failed + warned
+    description = None
+    if bad:
+        description = "fallan: " + "; ".join(
+            f"{t['test']} ({t['failures']} filas)" if t["failures"] is not None else t["test"] for t in bad)
+    return AssetCheckResult(
+        asset_key=key.asset_key, check_name=key.name, passed=not bad,
+        severity=AssetCheckSeverity.ERROR if failed or not bad else AssetCheckSeverity.WARN,
+        description=description,
+        metadata={
+            "tests_run": len(tests), "tests_passed": passed, "tests_failed": len(failed),
+            "tests_warned": len(warned),
+            "failing_count": sum(t["failures"] or 0 for t in bad),
+            "failing_tests": [t["test"] for t in bad],
+            "tests": MetadataValue.json(tests),
+        },
+    )
 
 
 translator = CarteraDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
@@ -269,13 +365,17 @@ def cartera_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, cart
     args = dbt_build_args(start, end, load_seeds=load_seeds)
     # A failing model or data test is data (a person must look), not a transient error:
     # only a held lock or the like goes back to the job's retry policy.
+
+    def dagster_events(invocation):
+        return fold_test_results(invocation, context)
+
     if on_spark:  # raw hand-off, dbt on Spark, marts back into the warehouse for publish
-        yield from spark_engine.build_on_spark(context, dbt, cartera, start, end, args)
+        yield from spark_engine.build_on_spark(context, dbt, cartera, start, end, args, events=dagster_events)
         return
     with only_transient_retries():
         with saved_parse(cartera):  # the dbt process reads the variable when it starts
             invocation = dbt.cli(args, context=context)
-        yield from invocation.stream()
+        yield from dagster_events(invocation)
     save_parse(cartera, invocation.target_path)
     if load_seeds and whole:
         record_seeds_loaded(cartera, fingerprint)

@@ -190,11 +190,12 @@ def import_seeds(con, root: Path) -> dict[str, int]:
     return copied
 
 
-def build_on_spark(context, dbt, cartera, start: str, end: str, args: list[str]):
+def build_on_spark(context, dbt, cartera, start: str, end: str, args: list[str], events):
     """The transform step when CARTERA_ENGINE=spark (called by orchestration/transform/assets.py).
 
     Exports the run's raw dates, runs the same dbt ``args`` on the ``spark`` target (events
-    stream to Dagster as on DuckDB: assets, asset checks), then imports the run's marts into
+    stream to Dagster as on DuckDB through ``events``, the caller's conversion of the dbt
+    invocation into assets and asset checks), then imports the run's marts into
     the DuckDB warehouse for publish."""
     from orchestration.ops.retries import only_transient_retries
 
@@ -215,7 +216,7 @@ def build_on_spark(context, dbt, cartera, start: str, end: str, args: list[str])
     Path(settings["CARTERA_SPARK_DIR"]).mkdir(parents=True, exist_ok=True)
     os.environ.update(settings)  # the dbt subprocess reads them
     with only_transient_retries():
-        yield from dbt.cli([*args, *dbt_exclude_args()], context=context).stream()
+        yield from events(dbt.cli([*args, *dbt_exclude_args()], context=context))
     con = cartera.connect()
     try:
         copied = import_marts(con, cartera.warehouse_path, start, end)
