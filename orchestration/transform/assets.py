@@ -8,6 +8,7 @@ data that failed them.
 
 
 
+import filecmp
 import hashlib
 import os
 import subprocess
@@ -407,10 +408,18 @@ def saved_parse(cartera: CarteraResource):
 
 def save_parse(cartera: CarteraResource, target_path: Path) -> None:
     """Keep the parse dbt wrote in this run's target folder for the warehouse's next run
-    (written to a temporary name and renamed: a reader never sees half a file)."""
+    (written to a temporary name and renamed: a reader never sees half a file).
+
+    A run that found nothing to re-parse writes no new parse: its target folder then holds
+    only the copy of ``dbt_project/target``'s parse that dagster-dbt put there, made for
+    another warehouse path. Saving that copy made every other daily run re-parse the whole
+    project ("profile has changed"); the warehouse keeps the parse it has instead."""
     written = Path(target_path) / "partial_parse.msgpack"
     if not written.is_file():
         return
+    seeded = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    if seeded.is_file() and filecmp.cmp(written, seeded, shallow=False):
+        return  # dbt reused the warehouse's saved parse (or this very one): nothing new to keep
     saved = saved_parse_path(cartera)
     partial = saved.with_name(saved.name + ".tmp")
     try:

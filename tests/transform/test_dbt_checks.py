@@ -1,4 +1,6 @@
-"""dbt tests reach Dagster as ONE asset check per model (``<model>:dbt_tests``).
+"""The dbt asset as Dagster runs it: its checks, and the parse it keeps per warehouse.
+
+dbt tests reach Dagster as ONE asset check per model (``<model>:dbt_tests``).
 
 A check per dbt test cost three stored events per test per run (435 of a small day's 551
 events); one per model keeps the detail -- which test, how many rows -- in its metadata.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 
 import duckdb
+import msgpack
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
@@ -83,3 +86,25 @@ def test_a_failing_test_fails_the_build_and_its_model_check_names_it(warehouse, 
     assert by_test.pop(name) == "fail"
     assert by_test and set(by_test.values()) == {"pass"}  # the model's other tests ran and passed
     assert "segment_assignments" not in evaluations  # skipped by dbt after the failure: no result
+
+
+def profile_hash(parse_file) -> str:
+    """The profile (warehouse path included) a saved dbt parse was made for."""
+    state = msgpack.unpackb(parse_file.read_bytes(), strict_map_key=False)["state_check"]
+    return state["profile_hash"]["checksum"]
+
+
+def test_each_run_leaves_a_parse_made_for_its_own_warehouse(tmp_path, monkeypatch):
+    """A run that re-parses nothing writes no parse; its target folder then holds dagster-dbt's
+    copy of the project's parse, made for another warehouse path. Keeping that copy made every
+    other daily run re-parse the whole project (~2 s)."""
+    write_raw(tmp_path / "cartera.duckdb")
+    saved = tmp_path / ".dbt" / "partial_parse.msgpack"
+    hashes = []
+    for day in DATES[:3]:  # new warehouse (full parse), then two days that re-parse nothing
+        result, _ = build(tmp_path, day, monkeypatch)
+        assert result.success
+        hashes.append(profile_hash(saved))
+    project_parse = transform.DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    assert profile_hash(project_parse) != hashes[0]  # the project's parse is for another path
+    assert hashes == [hashes[0]] * 3
