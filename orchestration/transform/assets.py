@@ -1,8 +1,9 @@
 """dbt models as Dagster assets (dagster-dbt), in the same business-date partitions as ingest.
 
 One ``@dbt_assets`` definition covers every seed, model and data test of ``dbt_project/``.
-A run passes its partition range as the dbt vars ``start_date`` / ``end_date``; dbt tests
-become asset checks; a failing error-severity test fails the step, so publish never runs on
+A run passes its partition range to dbt as ``CARTERA_START_DATE`` / ``CARTERA_END_DATE``
+(the dbt vars ``start_date`` / ``end_date``); each model's dbt tests become one asset check,
+``<model>:dbt_tests``; a failing error-severity test fails the step, so publish never runs on
 data that failed them.
 """
 
@@ -132,9 +133,9 @@ class CarteraDbtTranslator(DagsterDbtTranslator):
 
 # ---- dbt tests: one asset check per model ------------------------------------------------
 # Dagster stores three events for every asset check of a run (planned, output, evaluation),
-# each a committed write to the instance. One check per dbt test cost a 1,000-loan day 435 of
-# its 551 events (~4.5 s); one check per model, holding every test's outcome in its metadata,
-# keeps the detail (which test failed, how many rows) at a seventh of the writes.
+# each a committed write to the instance (2-10 ms here). One check per dbt test cost a
+# 1,000-loan day 435 of its 551 events; one check per model, holding every test's outcome in
+# its metadata, keeps the detail (which test failed, how many rows) at a seventh of the writes.
 DBT_TESTS_CHECK = "dbt_tests"
 
 
@@ -164,6 +165,10 @@ def fold_test_results(invocation, context: AssetExecutionContext):
     wanted = {key.asset_key: key for key in context.selected_asset_check_keys if key.name == DBT_TESTS_CHECK}
     results: dict[AssetKey, list[dict]] = {}
     manifest = invocation.manifest
+
+    def folded():
+        return [folded_check_result(wanted[asset_key], tests) for asset_key, tests in results.items()]
+
     try:
         for event in invocation.stream_raw_events():
             unique_id = event.raw_event["data"].get("node_info", {}).get("unique_id") or ""
@@ -183,9 +188,10 @@ def fold_test_results(invocation, context: AssetExecutionContext):
                 manifest=manifest, dagster_dbt_translator=translator, context=context,
                 target_path=invocation.target_path, project=dbt_project,
             )
-    finally:
-        for asset_key, tests in results.items():
-            yield folded_check_result(wanted[asset_key], tests)
+    except Exception:  # dbt failed: record what its tests found, then fail the step
+        yield from folded()
+        raise
+    yield from folded()
 
 
 def folded_check_result(key, tests: list[dict]) -> AssetCheckResult:
@@ -364,12 +370,12 @@ def cartera_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, cart
                                  else "(re)loaded: seed files changed or not loaded yet" if whole
                                  else "as selected"))
     args = dbt_build_args(start, end, load_seeds=load_seeds)
-    # A failing model or data test is data (a person must look), not a transient error:
-    # only a held lock or the like goes back to the job's retry policy.
 
     def dagster_events(invocation):
         return fold_test_results(invocation, context)
 
+    # A failing model or data test is data (a person must look), not a transient error:
+    # only a held lock or the like goes back to the job's retry policy.
     if on_spark:  # raw hand-off, dbt on Spark, marts back into the warehouse for publish
         yield from spark_engine.build_on_spark(context, dbt, cartera, start, end, args, events=dagster_events)
         return
