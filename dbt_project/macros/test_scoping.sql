@@ -9,7 +9,9 @@
 
     - A test's own `config: where:` still applies (both conditions must hold).
     - The not_null test of the date column itself is not narrowed: a row without a date
-      belongs to no run, so only an unscoped test can find it (a column scan).
+      belongs to no run, so only an unscoped test can find it (a column scan). A
+      `not_null_columns` test that lists the date column reads the run's dates plus the rows
+      whose date is null.
     - A test that must see all history opts out with `config: {meta: {scope_to_run_dates: false}}`.
     - Portable SQL (`between` two date literals: DuckDB, Spark, PostgreSQL): the literal lets
       the engine skip other dates' storage (zone maps, partitions).
@@ -31,8 +33,12 @@
         {%- do conditions.append('(' ~ where ~ ')') -%}
     {%- endif -%}
     {%- if execute and test_is_scoped_to_run_dates(relation) -%}
-        {%- do conditions.append(run_date_column() ~ ' between ' ~ date_literal(var('start_date'))
-                                 ~ ' and ' ~ date_literal(var('end_date'))) -%}
+        {%- set run_dates = run_date_column() ~ ' between ' ~ date_literal(var('start_date'))
+                            ~ ' and ' ~ date_literal(var('end_date')) -%}
+        {%- if test_checks_date_not_null() -%}
+            {%- set run_dates = '(' ~ run_dates ~ ' or ' ~ run_date_column() ~ ' is null)' -%}
+        {%- endif -%}
+        {%- do conditions.append(run_dates) -%}
     {%- endif -%}
     {%- if conditions -%}
         {%- set filtered -%}
@@ -42,6 +48,17 @@
     {%- else -%}
         {{- return(relation) -}}
     {%- endif -%}
+{%- endmacro %}
+
+{#- True when the test running now is a `not_null_columns` test that lists the business-date
+    column: it then also reads the rows without a date, wherever they are. -#}
+{% macro test_checks_date_not_null() -%}
+    {%- set metadata = model.get('test_metadata') or {} -%}
+    {%- if metadata.get('name') != 'not_null_columns' -%}
+        {{- return(false) -}}
+    {%- endif -%}
+    {%- set listed = (metadata.get('kwargs') or {}).get('column_names') or [] -%}
+    {{- return(run_date_column() in (listed | map('lower') | list)) -}}
 {%- endmacro %}
 
 {#- True when the test running now (`model` is the test node) reads a relation that has the

@@ -124,10 +124,10 @@ def test_a_failing_dbt_test_is_not_retried_and_reads_as_its_errors():
     (a failing data test included) ran dbt four times."""
     attempts, failure = _dbt_step_attempts(
         "The dbt CLI process with command\n\n`dbt build`\n\nfailed with exit code `1`.\n\n"
-        "Errors parsed from dbt logs:\n\nFailure in test not_null_segment_assignments_dpd\n  Got 3 results")
+        "Errors parsed from dbt logs:\n\nFailure in test not_null_segment_assignments\n  Got 3 results")
     assert attempts == 1
     assert (failure.stage, failure.reason) == (
-        "transform", "dbt: Failure in test not_null_segment_assignments_dpd Got 3 results")
+        "transform", "dbt: Failure in test not_null_segment_assignments Got 3 results")
 
 
 def test_a_dbt_build_that_met_a_held_lock_is_retried():

@@ -190,3 +190,32 @@ def test_the_next_date_reuses_the_saved_parse(loaded, project, tmp_path):
     compiled = next(r["compiled_code"] for r in results
                     if r["unique_id"] == "model.cartera.int_payment_history")
     assert f"'{DATES[1]}'" in compiled and f"'{DATES[0]}'" not in compiled
+
+
+def test_one_not_null_test_per_model_counts_the_nulls_it_finds(loaded, project, tmp_path):
+    """A model's NOT NULL columns are checked by one `not_null_columns` test (one query instead
+    of one dbt node per column). It reads the run's dates, plus rows without a date wherever
+    they are (a row without a date belongs to no run), and reports how many null values."""
+    db = _copy_db(loaded["db"], tmp_path)
+    con = duckdb.connect(str(db))
+    # an earlier date's null is history: not today's test ...
+    con.execute("update marts.segment_assignments set dpd = null, reason = null "
+                "where as_of_date = ? and loan_id = (select min(loan_id) from marts.segment_assignments "
+                "where as_of_date = ?)", [DATES[0], DATES[0]])
+    # ... a row without a date is, and so is each of its null columns
+    con.execute("insert into marts.segment_assignments select * replace (null as as_of_date, null as rule_id) "
+                "from marts.segment_assignments where as_of_date = ? limit 1", [DATES[0]])
+    con.close()
+    code, statuses, out = build(project, db, DATES[1], load_seeds=False)
+    assert code != 0
+    test_id = next(u for u in statuses if u.split(".")[:3] == ["test", "cartera", "not_null_segment_assignments"])
+    assert statuses[test_id] == "fail", out
+    assert "Failure in test not_null_segment_assignments" in out and "Got 2 results" in out, out[-3000:]
+    results = json.loads((project / "target" / "run_results.json").read_text(encoding="utf-8"))["results"]
+    result = next(r for r in results if r["unique_id"] == test_id)
+    assert result["failures"] == 2
+    assert f"as_of_date between cast('{DATES[1]}' as date) and cast('{DATES[1]}' as date) or as_of_date is null" \
+        in result["compiled_code"]
+    # every other model's test still passes: the failure is this model's alone
+    failed = sorted(u for u, s in statuses.items() if s == "fail")
+    assert failed == [test_id], failed
