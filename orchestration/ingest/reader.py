@@ -89,7 +89,14 @@ def sniff_header(drop_file: DropFile) -> tuple[str, list[str]]:
     except UnicodeDecodeError:
         text = head.decode("latin-1")
     delimiter = ";" if text.count(";") > text.count(",") else ","
-    names = next(csv.reader([text], delimiter=delimiter))
+    try:
+        names = next(csv.reader([text], delimiter=delimiter))
+    except csv.Error as exc:  # e.g. a stray carriage return: a binary or corrupt file
+        raise StructuralError(
+            f"{drop_file.file_name}: line 1 is not a CSV header ({exc}); expected "
+            f"{','.join(drop_file.extract.column_names)}",
+            drop_file.extract.name,
+        ) from None
     return delimiter, [n.strip().lower() for n in names]
 
 

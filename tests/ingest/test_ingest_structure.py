@@ -160,6 +160,18 @@ def test_not_gzip_at_all(tmp_path):
     assert count(cartera, "raw.loans", DAY) == 0
 
 
+def test_a_binary_file_is_rejected_naming_the_file_and_its_header_line(tmp_path):
+    cartera = resource(tmp_path)
+    folder = write_drop(cartera.landing_path, DAY, valid_tables(DAY))
+    (folder / "payments.csv").write_bytes(b"\x8f\x01payment_id\rgarbage\x00\xfe,\x13\n\x07\x07\n")
+    result = run(cartera, DAY)
+    assert_rejected(
+        cartera, result,
+        "payments.csv: line 1 is not a CSV header (new-line character seen in unquoted field - "
+        "do you need to open the file in universal-newline mode?); expected " + ",".join(COLUMNS["payments"]),
+    )
+
+
 def test_unparseable_line_names_file_and_line(tmp_path):
     cartera = resource(tmp_path)
     folder = write_drop(cartera.landing_path, DAY, valid_tables(DAY))
