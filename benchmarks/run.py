@@ -527,7 +527,8 @@ def daily_after_history(ctx: Context, name: str, landing: Path, history: int, re
     ws = ctx.workspace(name, landing, dates[:history])
     daily = dates[history]
     load = None
-    reused = ws.loaded_snapshot(landing, dates[:history]) if history else None
+    reused = ws.loaded_snapshot(landing, dates[:history]) if history and ctx.reuse else None
+    loaded = None
     if reused:
         print(f"  reusing {history} date(s) of history loaded earlier in {reused['seconds']:.1f}s ({ws.snapshot})", flush=True)
     elif history:
@@ -543,8 +544,9 @@ def daily_after_history(ctx: Context, name: str, landing: Path, history: int, re
         peak = max(load.peak_rss_tree_mb if load else 0.0, last.peak_rss_tree_mb)
         load = load or last
         print(f"  history loaded in {seconds:.1f}s, peak {peak:.0f} MB", flush=True)
-        ws.save_snapshot({"landing": str(landing), "dates": dates[:history], "seconds": seconds,
-                          "peak_rss_tree_mb": peak, "chunk": ctx.history_chunk, "last_date_daily": True})
+        loaded = {"landing": str(landing), "dates": dates[:history], "seconds": seconds,
+                  "peak_rss_tree_mb": peak, "chunk": ctx.history_chunk, "last_date_daily": True}
+        ws.save_snapshot(loaded)
     runs = []
     for i in range(repeat):
         if (history and i) or reused:
@@ -561,7 +563,7 @@ def daily_after_history(ctx: Context, name: str, landing: Path, history: int, re
     if reused:
         result["history_reused"] = reused
     elif history:
-        result["history"] = ws.loaded_snapshot(landing, dates[:history])  # seconds, peak, chunk
+        result["history"] = loaded  # seconds, peak, chunk
     if ctx.check:  # the pandas reference as an oracle on this date (untimed)
         from benchmarks.pandas_reference import compute_segment_assignments
 
